@@ -1,0 +1,3 @@
+from resource_centre.cli import main
+
+main()

@@ -1,0 +1,212 @@
+"""The database tables (SQLModel). The database is the library's source of truth."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event, inspect, select, text
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Return the current time, aware, in UTC (every table stores aware UTC times)."""
+    return datetime.now(UTC)
+
+
+def _json_list() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+def _json_dict() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Term(SQLModel, table=True):
+    """One value of a controlled vocabulary (a theme, an activity, a region…)."""
+
+    __table_args__ = (UniqueConstraint("vocabulary", "slug"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    vocabulary: str = Field(max_length=32, index=True)
+    slug: str = Field(max_length=100)
+    label: str = Field(max_length=200)
+    position: int = 0
+    retired: bool = False
+
+
+class Regie(SQLModel, table=True):
+    """A Régie de Quartier or de Territoire of the network."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=100, unique=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)  # quartier | territoire
+    city: str = Field(default="", max_length=120)
+    department: str = Field(default="", max_length=120)
+    region: str = Field(max_length=100)  # a slug of the `regions` vocabulary
+    contact_email: str | None = Field(default=None, max_length=200)
+    retired: bool = False
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)  # stored lower-cased
+    name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)  # contributor | curator | admin
+    regie_id: int | None = Field(default=None, foreign_key="regie.id")
+    password_hash: str = Field(max_length=300)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WriteUp(SQLModel, table=True):
+    """A fiche: one Régie's experience, written up for the others."""
+
+    __tablename__ = "writeup"
+    __table_args__ = (Index("ix_writeup_status_published", "status", "published_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=120, unique=True)
+    title: str = Field(max_length=200)
+    summary: str = Field(default="")
+    regie_id: int | None = Field(default=None, foreign_key="regie.id", index=True)
+    themes: list[str] = _json_list()
+    activity: str | None = Field(default=None, max_length=100)
+    audiences: list[str] = _json_list()
+    schemes: list[str] = _json_list()
+    partners: list[str] = _json_list()
+    year_start: int | None = None
+    year_end: int | None = None
+    status: str = Field(default="draft", max_length=24)
+    featured: bool = False
+    published_at: date | None = None
+    # Markdown source and its rendered, sanitised HTML, keyed by section (taxonomy.SECTIONS).
+    sections: dict[str, str] = _json_dict()
+    sections_html: dict[str, str] = _json_dict()
+    network_note: str | None = None  # "Regard du réseau", written by curators
+    network_note_html: str | None = None
+    author_id: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    reviewed_at: datetime | None = None
+    version: int = 1  # bumped by every save; a stale version is refused (409)
+
+
+class WriteUpRevision(SQLModel, table=True):
+    """A snapshot of a fiche at one moment (each publication keeps one)."""
+
+    __tablename__ = "writeup_revision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    writeup_id: int = Field(foreign_key="writeup.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    author_id: int | None = Field(default=None, foreign_key="app_user.id")
+    snapshot: dict[str, Any] = _json_dict()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, on which fiche."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    action: str = Field(max_length=40, index=True)
+    writeup_id: int | None = Field(default=None, foreign_key="writeup.id", index=True)
+    slug: str | None = Field(default=None, max_length=120)
+    comment: str | None = None
+    detail: dict[str, Any] = _json_dict()
+
+
+class IndexJournal(SQLModel, table=True):
+    """Outbox of the search index: one row per change to what a fiche shows in search.
+
+    Written in the same transaction as the change (see `_journal_changes`), applied in id
+    order by the single writer of each index directory, never deleted by it (every machine
+    keeps its own index and reads the same journal).
+    """
+
+    __tablename__ = "index_journal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SearchLog(SQLModel, table=True):
+    """One search, for the curators' analytics; no personal data."""
+
+    __tablename__ = "search_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    query: str = Field(default="", max_length=200)
+    filters: dict[str, Any] = _json_dict()
+    total: int = 0
+    duration_ms: float = 0.0
+    source: str = Field(default="web", max_length=8)  # web | api
+
+
+# Attributes of a Régie and of a term that a fiche's index document shows.
+_REGIE_INDEXED = ("name", "region", "city", "department", "slug")
+_TERM_INDEXED = ("label", "slug")
+# Serialises journal writers on PostgreSQL so that ids commit in increasing order.
+JOURNAL_LOCK_KEY = 7_262_010
+
+
+def _changed(obj: SQLModel, attrs: tuple[str, ...]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[a].history.has_changes() for a in attrs)
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _journal_changes(session: OrmSession, _ctx: object, _instances: object) -> None:
+    """Add an index journal row for every fiche whose search document may change."""
+    slugs: set[str] = set()
+    for obj in session.new:
+        if isinstance(obj, WriteUp):
+            slugs.add(obj.slug)
+    for obj in session.deleted:
+        if isinstance(obj, WriteUp):
+            slugs.add(obj.slug)
+    with session.no_autoflush:
+        for obj in session.dirty:
+            if isinstance(obj, WriteUp) and session.is_modified(obj):
+                slugs.add(obj.slug)
+                old = inspect(obj).attrs["slug"].history.deleted
+                slugs.update(s for s in old if s)
+            elif isinstance(obj, Regie) and obj.id and _changed(obj, _REGIE_INDEXED):
+                stmt = select(WriteUp.slug).where(WriteUp.regie_id == obj.id)
+                slugs.update(session.execute(stmt).scalars())
+            elif isinstance(obj, Term) and _changed(obj, _TERM_INDEXED):
+                slugs.update(_slugs_using_term(session, obj))
+    if not slugs:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": JOURNAL_LOCK_KEY})
+    for slug in sorted(slugs):
+        session.add(IndexJournal(slug=slug))
+
+
+def _slugs_using_term(session: OrmSession, term: Term) -> set[str]:
+    from resource_centre.taxonomy import VOCABULARY_BY_NAME
+
+    vocab = VOCABULARY_BY_NAME.get(term.vocabulary)
+    if vocab is None:
+        return set()
+    old_slugs = set(inspect(term).attrs["slug"].history.deleted) | {term.slug}
+    if vocab.name == "regions":
+        stmt = select(WriteUp.slug).join(Regie).where(Regie.region.in_(old_slugs))
+        return set(session.execute(stmt).scalars())
+    column = getattr(WriteUp, vocab.field)
+    found: set[str] = set()
+    for slug, value in session.execute(select(WriteUp.slug, column)):
+        values = value if isinstance(value, list) else [value]
+        if old_slugs.intersection(values):
+            found.add(slug)
+    return found

@@ -1,0 +1,367 @@
+"""Keeping the Whoosh index in step with the database.
+
+The index of a directory is changed only by the holder of that directory's writer lock,
+and only from the index journal (written in the same transaction as every change to a
+fiche, see `models._journal_changes`). Each entry names a fiche; applying it re-reads the
+fiche from the database, so entries can be applied twice without harm. The index stores the
+id of the last entry it applied (a "meta" document, committed with the changes), so a
+process killed at any point loses nothing: the next writer carries on from there.
+
+Layout of the index directory::
+
+    index/
+      writer.lock        the single-writer lock (fcntl)
+      current            symlink to the live generation
+      gen-<stamp>/       Whoosh index files
+
+`rebuild()` builds a fresh generation while searches go on, then swaps the link atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from whoosh import index as whoosh_index
+from whoosh.searching import Searcher
+
+from resource_centre.db import read_session
+from resource_centre.models import IndexJournal, Regie, WriteUp
+from resource_centre.search.labels import load_labels
+from resource_centre.search.schema import build_schema, document_from
+
+log = logging.getLogger(__name__)
+
+META_SLUG = "__meta__"
+CURRENT = "current"
+LOCK_FILE = "writer.lock"
+APPLY_CHUNK = 500
+# Beyond this many pending entries, a full rebuild is cheaper than applying them one by one.
+REBUILD_THRESHOLD = 20_000
+
+
+class IndexUnavailable(RuntimeError):
+    """The index directory is missing or unreadable; a rebuild is needed."""
+
+
+@dataclass
+class CheckReport:
+    missing: list[str]  # published in the database, absent from the index
+    extra: list[str]  # in the index, not published in the database
+    stale: list[str]  # in both, but the index holds an older version
+    pending: int  # journal entries not applied yet
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.stale or self.pending)
+
+
+class WriterLock:
+    """An exclusive, process-wide lock on one index directory (released if the process dies)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = 0.0) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._fd = fd
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.05)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @contextlib.contextmanager
+    def held(self, timeout: float = 0.0) -> Iterator[bool]:
+        got = self.acquire(timeout)
+        try:
+            yield got
+        finally:
+            if got:
+                self.release()
+
+
+class SearchIndex:
+    """One index directory: searchers for readers, journal application for the writer."""
+
+    def __init__(self, root: Path, engine: Engine) -> None:
+        self.root = Path(root)
+        self.engine = engine
+        self._local = threading.local()
+        self._write_mutex = threading.Lock()
+
+    # -- layout --------------------------------------------------------------------------
+
+    @property
+    def lock(self) -> WriterLock:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return WriterLock(self.root / LOCK_FILE)
+
+    def current_dir(self) -> Path | None:
+        link = self.root / CURRENT
+        try:
+            target = os.readlink(link)
+        except OSError:
+            return None
+        path = self.root / target
+        return path if whoosh_index.exists_in(str(path)) else None
+
+    def exists(self) -> bool:
+        return self.current_dir() is not None
+
+    def _new_generation(self) -> Path:
+        path = self.root / f"gen-{time.time_ns()}"
+        path.mkdir(parents=True)
+        whoosh_index.create_in(str(path), build_schema())
+        return path
+
+    def _swap(self, generation: Path) -> None:
+        tmp = self.root / f".current-{os.getpid()}-{time.time_ns()}"
+        os.symlink(generation.name, tmp)
+        os.replace(tmp, self.root / CURRENT)  # atomic: readers see the old or the new
+        self._remove_old_generations(keep=generation)
+
+    def _remove_old_generations(self, keep: Path) -> None:
+        # Readers may still have files of an old generation open; POSIX keeps them readable.
+        for path in self.root.glob("gen-*"):
+            if path != keep and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+    def ensure(self) -> bool:
+        """Create an empty index if there is none; True if one was created."""
+        with self._write_mutex, self.lock.held(timeout=30) as got:
+            if not got or self.exists():
+                return False
+            self._swap(self._new_generation())
+            return True
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        path = self.current_dir()
+        if path is None:
+            raise IndexUnavailable("index introuvable")
+        try:
+            return whoosh_index.open_dir(str(path)), path
+        except Exception as exc:  # a broken index must not break the site
+            raise IndexUnavailable(str(exc)) from exc
+
+    def searcher(self) -> Searcher:
+        """This thread's searcher, refreshed if the index changed (never shared by threads)."""
+        local = self._local
+        path = self.current_dir()
+        if path is None:
+            raise IndexUnavailable("index introuvable")
+        searcher = getattr(local, "searcher", None)
+        if searcher is None or local.path != path:
+            if searcher is not None:
+                searcher.close()
+            ix, path = self._open()
+            local.searcher, local.path = ix.searcher(), path
+        else:
+            try:
+                if not searcher.up_to_date():
+                    local.searcher = searcher.refresh()
+            except Exception as exc:
+                local.searcher = None
+                raise IndexUnavailable(str(exc)) from exc
+        return local.searcher
+
+    def applied_id(self) -> int:
+        """The id of the last journal entry the live index has applied (0 if none)."""
+        searcher = self.searcher()
+        fields = searcher.document(slug=META_SLUG)
+        return int(fields["journal_id"]) if fields else 0
+
+    # -- writing -------------------------------------------------------------------------
+
+    def latest_journal_id(self) -> int:
+        with read_session(self.engine) as session:
+            return int(session.execute(select(func.max(IndexJournal.id))).scalar() or 0)
+
+    def catch_up(self, *, timeout: float = 0.0) -> int:
+        """Apply pending journal entries if this process can take the writer lock.
+
+        Returns how many entries were applied (0 if another process holds the lock: that
+        process is the writer and will apply them).
+        """
+        with self._write_mutex, self.lock.held(timeout=timeout) as got:
+            if not got:
+                return 0
+            path = self.current_dir()
+            if path is None:
+                self._rebuild_locked()
+                return 0
+            ix = whoosh_index.open_dir(str(path))
+            with ix.searcher() as s:
+                meta = s.document(slug=META_SLUG)
+            applied = int(meta["journal_id"]) if meta else 0
+            if self.latest_journal_id() - applied > REBUILD_THRESHOLD:
+                self._rebuild_locked()
+                return 0
+            return self._apply_pending(ix)
+
+    def _apply_pending(self, ix: Any) -> int:
+        with ix.searcher() as s:
+            meta = s.document(slug=META_SLUG)
+        applied = int(meta["journal_id"]) if meta else 0
+        total = 0
+        while True:
+            with read_session(self.engine) as session:
+                entries = session.execute(
+                    select(IndexJournal.id, IndexJournal.slug)
+                    .where(IndexJournal.id > applied)
+                    .order_by(IndexJournal.id)
+                    .limit(APPLY_CHUNK)
+                ).all()
+                if not entries:
+                    return total
+                last_id = entries[-1][0]
+                slugs = sorted({slug for _, slug in entries})
+                documents = _documents(session, slugs)
+            writer = ix.writer(timeout=30)
+            try:
+                for slug in slugs:
+                    doc = documents.get(slug)
+                    if doc is None:
+                        writer.delete_by_term("slug", slug)
+                    else:
+                        writer.update_document(**doc)
+                writer.update_document(**_meta_document(last_id))
+                writer.commit()
+            except BaseException:
+                writer.cancel()
+                raise
+            applied = last_id
+            total += len(entries)
+
+    def rebuild(self, *, progress: Callable[[int, int], None] | None = None) -> int:
+        """Build a fresh index from the database, then swap it in; return the fiche count.
+
+        Searches go on against the old generation while the new one is built.
+        """
+        generation, count = self._build_generation(progress)
+        with self._write_mutex, self.lock.held(timeout=120) as got:
+            if not got:
+                shutil.rmtree(generation, ignore_errors=True)
+                raise TimeoutError("verrou de l'index indisponible")
+            # Apply what was committed during the build, then switch readers over.
+            self._apply_pending(whoosh_index.open_dir(str(generation)))
+            self._swap(generation)
+        return count
+
+    def _rebuild_locked(self) -> None:
+        generation, _ = self._build_generation(None)
+        self._apply_pending(whoosh_index.open_dir(str(generation)))
+        self._swap(generation)
+
+    def _build_generation(self, progress: Callable[[int, int], None] | None) -> tuple[Path, int]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        generation = self._new_generation()
+        ix = whoosh_index.open_dir(str(generation))
+        # Entries up to start_id are reflected in what we read next (read after it).
+        start_id = self.latest_journal_id()
+        writer = ix.writer(limitmb=256)
+        count = 0
+        try:
+            with read_session(self.engine) as session:
+                slugs = list(
+                    session.execute(
+                        select(WriteUp.slug)
+                        .where(WriteUp.status == "published")
+                        .order_by(WriteUp.id)
+                    ).scalars()
+                )
+                total = len(slugs)
+                for start in range(0, total, APPLY_CHUNK):
+                    chunk = slugs[start : start + APPLY_CHUNK]
+                    for doc in _documents(session, chunk).values():
+                        writer.add_document(**doc)
+                        count += 1
+                    session.expunge_all()
+                    if progress:
+                        progress(min(start + APPLY_CHUNK, total), total)
+            writer.add_document(**_meta_document(start_id))
+            writer.commit(optimize=True)
+        except BaseException:
+            writer.cancel()
+            shutil.rmtree(generation, ignore_errors=True)
+            raise
+        return generation, count
+
+    # -- checking ------------------------------------------------------------------------
+
+    def check(self) -> CheckReport:
+        """Compare the index with the database."""
+        with read_session(self.engine) as session:
+            published = dict(
+                session.execute(
+                    select(WriteUp.slug, WriteUp.version).where(WriteUp.status == "published")
+                ).all()
+            )
+        latest = self.latest_journal_id()
+        path = self.current_dir()
+        if path is None:
+            return CheckReport(sorted(published), [], [], latest)
+        ix = whoosh_index.open_dir(str(path))
+        indexed: dict[str, int] = {}
+        applied = 0
+        with ix.searcher() as s:
+            for fields in s.all_stored_fields():
+                if fields.get("slug") == META_SLUG:
+                    applied = int(fields.get("journal_id", 0))
+                else:
+                    indexed[fields["slug"]] = int(fields.get("version", 0))
+        return CheckReport(
+            missing=sorted(set(published) - set(indexed)),
+            extra=sorted(set(indexed) - set(published)),
+            stale=sorted(
+                s for s in published.keys() & indexed.keys() if published[s] != indexed[s]
+            ),
+            pending=max(0, latest - applied),
+        )
+
+
+def _meta_document(journal_id: int) -> dict[str, Any]:
+    return {"slug": META_SLUG, "kind": "meta", "journal_id": journal_id}
+
+
+def _documents(session: Any, slugs: list[str]) -> dict[str, dict[str, Any]]:
+    """Search documents of the published fiches among `slugs`, read from the database."""
+    if not slugs:
+        return {}
+    labels = load_labels(session)
+    writeups = (
+        session.execute(
+            select(WriteUp).where(WriteUp.slug.in_(slugs), WriteUp.status == "published")
+        )
+        .scalars()
+        .all()
+    )
+    regie_ids = {w.regie_id for w in writeups if w.regie_id}
+    regies = {
+        r.id: r for r in session.execute(select(Regie).where(Regie.id.in_(regie_ids))).scalars()
+    }
+    return {w.slug: document_from(w, regies.get(w.regie_id), labels) for w in writeups}

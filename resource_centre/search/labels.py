@@ -1,0 +1,25 @@
+"""French labels of facet values, read from the database (vocabularies and Régies)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from resource_centre.models import Regie, Term
+from resource_centre.taxonomy import VOCABULARY_BY_NAME
+
+Labels = dict[str, dict[str, str]]
+
+
+def load_labels(session: Session) -> Labels:
+    """Return facet name → slug → label, for every vocabulary value and every Régie."""
+    labels: Labels = {v.facet: {} for v in VOCABULARY_BY_NAME.values()}
+    labels["regie"] = {}
+    stmt = select(Term.vocabulary, Term.slug, Term.label).order_by(Term.position)
+    for vocabulary, slug, label in session.execute(stmt):
+        vocab = VOCABULARY_BY_NAME.get(vocabulary)
+        if vocab is not None:
+            labels[vocab.facet][slug] = label
+    for slug, name in session.execute(select(Regie.slug, Regie.name)):
+        labels["regie"][slug] = name
+    return labels

@@ -1,0 +1,326 @@
+"""Fiches: their validated content, queries, saving and workflow transitions.
+
+Functions here take keyword arguments and commit at most once per call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
+from typing import Any
+
+from slugify import slugify
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from resource_centre.models import AuditEvent, Regie, Term, WriteUp, WriteUpRevision, utcnow
+from resource_centre.rendering import SectionTooLarge, render_markdown
+from resource_centre.taxonomy import (
+    MAX_SECTION_BYTES,
+    MAX_SUMMARY_CHARS,
+    MAX_TITLE_CHARS,
+    REQUIRED_SECTIONS,
+    SECTION_BY_KEY,
+    SECTION_KEYS,
+    STATUSES,
+    VOCABULARIES,
+)
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_SLUG_CHARS = 120
+YEAR_MIN, YEAR_MAX = 1950, 2100
+# A level-1 or level-2 heading inside a section would become a section of its own on export.
+SECTION_HEADING_RE = re.compile(r"^ {0,3}#{1,2}(?:[ \t]|$)", re.MULTILINE)
+
+
+@dataclass
+class FicheData:
+    """The content of a fiche, as in a `knowledge/` file or the contributor form."""
+
+    slug: str
+    title: str = ""
+    summary: str = ""
+    regie: str | None = None
+    themes: list[str] = field(default_factory=list)
+    activity: str | None = None
+    audiences: list[str] = field(default_factory=list)
+    schemes: list[str] = field(default_factory=list)
+    partners: list[str] = field(default_factory=list)
+    year_start: int | None = None
+    year_end: int | None = None
+    status: str = "draft"
+    featured: bool = False
+    published_at: date | None = None
+    sections: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Known:
+    """The slugs that front matter and forms may use: vocabularies and Régies."""
+
+    terms: Mapping[str, frozenset[str]]  # vocabulary name → slugs (retired ones excluded)
+    regies: frozenset[str]
+
+    @classmethod
+    def load(cls, session: Session) -> Known:
+        terms: dict[str, set[str]] = {v.name: set() for v in VOCABULARIES}
+        for vocab, slug in session.execute(
+            select(Term.vocabulary, Term.slug).where(Term.retired.is_(False))  # type: ignore[attr-defined]
+        ):
+            terms.setdefault(vocab, set()).add(slug)
+        regies = session.execute(select(Regie.slug).where(Regie.retired.is_(False))).scalars()  # type: ignore[attr-defined]
+        return cls({k: frozenset(v) for k, v in terms.items()}, frozenset(regies))
+
+
+# French names of the vocabularies' values, for error messages ("thème inconnu « x »").
+UNKNOWN_VALUE = {
+    "themes": "thème inconnu",
+    "activities": "activité inconnue",
+    "audiences": "public inconnu",
+    "schemes": "dispositif inconnu",
+    "regions": "région inconnue",
+}
+
+
+def check_section_text(key: str, text: str) -> str | None:
+    """Return a French error for one section's Markdown, or None if it is acceptable."""
+    heading = SECTION_BY_KEY[key].heading
+    size = len(text.encode("utf-8"))
+    if size > MAX_SECTION_BYTES:
+        return (
+            f"section « {heading} » trop longue ({size // 1000} Ko, "
+            f"{MAX_SECTION_BYTES // 1000} Ko au plus)"
+        )
+    if SECTION_HEADING_RE.search(_without_code(text)):
+        return (
+            f"section « {heading} » : les titres # et ## sont réservés aux sections ; "
+            "utilisez ### pour un sous-titre"
+        )
+    return None
+
+
+def _without_code(text: str) -> str:
+    """Blank out fenced code blocks, where `#` lines are not headings."""
+    out, fence = [], None
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        marker = stripped[:3]
+        if fence is None and marker in ("```", "~~~"):
+            fence = marker
+            out.append("")
+        elif fence is not None:
+            if stripped.startswith(fence):
+                fence = None
+            out.append("")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def validate(data: FicheData, known: Known) -> dict[str, str]:
+    """Check a fiche's content; return field name → French message (empty when valid).
+
+    Drafts may be incomplete; any other state needs every required field and section.
+    Unknown slugs are always errors.
+    """
+    errors: dict[str, str] = {}
+    complete = data.status != "draft"
+    if not SLUG_RE.match(data.slug) or len(data.slug) > MAX_SLUG_CHARS:
+        errors["slug"] = (
+            "identifiant invalide : lettres minuscules sans accents, chiffres et tirets, "
+            f"{MAX_SLUG_CHARS} caractères au plus"
+        )
+    if not data.title.strip():
+        errors["title"] = "le titre est obligatoire"
+    elif len(data.title) > MAX_TITLE_CHARS:
+        errors["title"] = (
+            f"titre trop long ({len(data.title)} caractères, {MAX_TITLE_CHARS} au plus)"
+        )
+    if len(data.summary) > MAX_SUMMARY_CHARS:
+        errors["summary"] = (
+            f"résumé trop long ({len(data.summary)} caractères, {MAX_SUMMARY_CHARS} au plus)"
+        )
+    elif complete and not data.summary.strip():
+        errors["summary"] = "le résumé est obligatoire"
+    if data.regie is not None and data.regie not in known.regies:
+        errors["regie"] = f"Régie inconnue « {data.regie} »"
+    elif complete and not data.regie:
+        errors["regie"] = "la Régie est obligatoire"
+    for vocab in VOCABULARIES:
+        if vocab.name == "regions":
+            continue
+        value = getattr(data, vocab.field)
+        values = value if isinstance(value, list) else ([value] if value else [])
+        unknown = [v for v in values if v not in known.terms.get(vocab.name, ())]
+        if unknown:
+            errors[vocab.field] = f"{UNKNOWN_VALUE[vocab.name]} « {unknown[0]} »"
+    if complete and not data.themes and "themes" not in errors:
+        errors["themes"] = "au moins un thème est obligatoire"
+    for name in ("year_start", "year_end"):
+        year = getattr(data, name)
+        if year is not None and not YEAR_MIN <= year <= YEAR_MAX:
+            errors[name] = f"année hors limites ({YEAR_MIN}–{YEAR_MAX})"
+    if (
+        data.year_start is not None
+        and data.year_end is not None
+        and "year_end" not in errors
+        and data.year_end < data.year_start
+    ):
+        errors["year_end"] = (
+            f"l'année de fin ({data.year_end}) précède l'année de début ({data.year_start})"
+        )
+    if data.status not in STATUSES:
+        errors["status"] = f"état inconnu « {data.status} » ({', '.join(STATUSES)})"
+    if data.status == "published" and data.published_at is None:
+        errors["published_at"] = "la date de publication est obligatoire pour une fiche publiée"
+    if data.featured and data.status != "published":
+        errors["featured"] = "seule une fiche publiée peut être mise en avant"
+    for key in SECTION_KEYS:
+        text = data.sections.get(key, "")
+        problem = check_section_text(key, text) if text else None
+        if problem:
+            errors[key] = problem
+        elif complete and key in REQUIRED_SECTIONS and not text.strip():
+            errors[key] = f"la section « {SECTION_BY_KEY[key].heading} » est obligatoire"
+    return errors
+
+
+def data_from_writeup(writeup: WriteUp, regie_slug: str | None) -> FicheData:
+    return FicheData(
+        slug=writeup.slug,
+        title=writeup.title,
+        summary=writeup.summary,
+        regie=regie_slug,
+        themes=list(writeup.themes),
+        activity=writeup.activity,
+        audiences=list(writeup.audiences),
+        schemes=list(writeup.schemes),
+        partners=list(writeup.partners),
+        year_start=writeup.year_start,
+        year_end=writeup.year_end,
+        status=writeup.status,
+        featured=writeup.featured,
+        published_at=writeup.published_at,
+        sections={k: v for k, v in writeup.sections.items() if v},
+    )
+
+
+def normalized(data: FicheData) -> FicheData:
+    """The same content as stored: trimmed text, empty sections and partners dropped."""
+    sections = {k: data.sections[k].strip("\n") for k in SECTION_KEYS if data.sections.get(k)}
+    return replace(
+        data,
+        title=data.title.strip(),
+        summary=data.summary.strip(),
+        activity=data.activity or None,
+        partners=[p.strip() for p in data.partners if p.strip()],
+        sections={k: v for k, v in sections.items() if v.strip()},
+    )
+
+
+def _content(data: FicheData) -> dict[str, Any]:
+    return {f.name: getattr(data, f.name) for f in fields(FicheData)}
+
+
+def apply_data(
+    session: Session, writeup: WriteUp, data: FicheData, *, regie_ids: Mapping[str, int]
+) -> bool:
+    """Copy validated content onto `writeup`, rendering its sections; False if unchanged.
+
+    Raises SectionTooLarge if a section is over the limit (validate() reports it first).
+    """
+    data = normalized(data)
+    if writeup.id is not None:
+        current_regie = next((s for s, i in regie_ids.items() if i == writeup.regie_id), None)
+        if _content(data_from_writeup(writeup, current_regie)) == _content(data):
+            return False
+    html = {k: render_markdown(v) for k, v in data.sections.items()}
+    writeup.slug = data.slug
+    writeup.title = data.title
+    writeup.summary = data.summary
+    writeup.regie_id = regie_ids[data.regie] if data.regie else None
+    writeup.themes = list(data.themes)
+    writeup.activity = data.activity
+    writeup.audiences = list(data.audiences)
+    writeup.schemes = list(data.schemes)
+    writeup.partners = list(data.partners)
+    writeup.year_start = data.year_start
+    writeup.year_end = data.year_end
+    writeup.status = data.status
+    writeup.featured = data.featured
+    writeup.published_at = data.published_at
+    writeup.sections = data.sections
+    writeup.sections_html = html
+    if writeup.id is not None:
+        writeup.version += 1
+        writeup.updated_at = utcnow()
+    session.add(writeup)
+    return True
+
+
+def regie_ids(session: Session) -> dict[str, int]:
+    return {slug: id_ for slug, id_ in session.execute(select(Regie.slug, Regie.id))}
+
+
+def unique_slug(session: Session, title: str) -> str:
+    """A URL-safe slug derived from `title`, made unique with a number if needed."""
+    base = slugify(title, max_length=80, word_boundary=True) or "fiche"
+    slug, n = base, 2
+    while session.execute(select(WriteUp.id).where(WriteUp.slug == slug)).first():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def get_by_slug(session: Session, slug: str, *, for_update: bool = False) -> WriteUp | None:
+    stmt = select(WriteUp).where(WriteUp.slug == slug)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalars().first()
+
+
+def record(
+    session: Session,
+    *,
+    action: str,
+    writeup: WriteUp | None = None,
+    actor_id: int | None = None,
+    comment: str | None = None,
+    **detail: Any,
+) -> None:
+    """Add an audit event to the current transaction."""
+    session.add(
+        AuditEvent(
+            action=action,
+            actor_id=actor_id,
+            writeup_id=writeup.id if writeup else None,
+            slug=writeup.slug if writeup else None,
+            comment=comment,
+            detail=detail,
+        )
+    )
+
+
+def snapshot(session: Session, writeup: WriteUp, *, actor_id: int | None = None) -> None:
+    """Keep a copy of the fiche as it is now (its revision history)."""
+    regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
+    data = _content(data_from_writeup(writeup, regie.slug if regie else None))
+    data["published_at"] = data["published_at"].isoformat() if data["published_at"] else None
+    session.add(WriteUpRevision(writeup_id=writeup.id, author_id=actor_id, snapshot=data))
+
+
+def count_fiches(session: Session, *, status: str | None = None) -> int:
+    stmt = select(func.count()).select_from(WriteUp)
+    if status:
+        stmt = stmt.where(WriteUp.status == status)
+    return int(session.execute(stmt).scalar_one())
+
+
+__all__ = [
+    "FicheData",
+    "Known",
+    "SectionTooLarge",
+    "apply_data",
+    "validate",
+]
