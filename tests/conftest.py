@@ -33,9 +33,7 @@ class PostgresServer:
 
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
-        self.admin = create_engine(
-            self.url.set(database="postgres"), isolation_level="AUTOCOMMIT"
-        )
+        self.admin = create_engine(self.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         self.template = f"rc_tmpl_{uuid.uuid4().hex[:10]}"
         self.created: list[str] = []
         self._migrated = False

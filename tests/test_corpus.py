@@ -48,31 +48,91 @@ def test_valid_fiche_parses_every_field():
 
 # Each case: a replacement applied to the valid file, the expected line and message part.
 CASES = [
-    ("title: Un jardin partagé au pied des immeubles\n", "", 1, "champ obligatoire manquant : title"),
-    ("regie: regie-des-trois-quartiers", "regie: regie-inconnue", 3, "Régie inconnue « regie-inconnue »"),
+    (
+        "title: Un jardin partagé au pied des immeubles\n",
+        "",
+        1,
+        "champ obligatoire manquant : title",
+    ),
+    (
+        "regie: regie-des-trois-quartiers",
+        "regie: regie-inconnue",
+        3,
+        "Régie inconnue « regie-inconnue »",
+    ),
     ("regie: regie-des-trois-quartiers\n", "", 1, "champ obligatoire manquant : regie"),
-    ("themes: [agriculture-urbaine, lien-social]", "themes: []", 4, "au moins un thème est obligatoire"),
-    ("themes: [agriculture-urbaine, lien-social]", "themes: [agriculture-urbaine, potager]", 4, "thème inconnu « potager »"),
+    (
+        "themes: [agriculture-urbaine, lien-social]",
+        "themes: []",
+        4,
+        "au moins un thème est obligatoire",
+    ),
+    (
+        "themes: [agriculture-urbaine, lien-social]",
+        "themes: [agriculture-urbaine, potager]",
+        4,
+        "thème inconnu « potager »",
+    ),
     ("activity: jardin", "activity: piscine", 5, "activité inconnue « piscine »"),
     ("audiences: [habitants, familles]", "audiences: [martiens]", 6, "public inconnu « martiens »"),
     ("schemes: [contrat-de-ville]", "schemes: [loto]", 7, "dispositif inconnu « loto »"),
-    ("partners: [Bailleur Habitat 21, Ville de Dijon]", "partners: Ville de Dijon", 8, "« partners » doit être une liste"),
+    (
+        "partners: [Bailleur Habitat 21, Ville de Dijon]",
+        "partners: Ville de Dijon",
+        8,
+        "« partners » doit être une liste",
+    ),
     ("year_start: 2019", "year_start: deux-mille", 9, "« year_start » doit être une année"),
     ("year_start: 2019", "year_start: 1789", 9, "année hors limites"),
-    ("year_end: null", "year_end: 2017", 10, "l'année de fin (2017) précède l'année de début (2019)"),
+    (
+        "year_end: null",
+        "year_end: 2017",
+        10,
+        "l'année de fin (2017) précède l'année de début (2019)",
+    ),
     ("status: published", "status: publie", 11, "état inconnu « publie »"),
     ("featured: true", "featured: peut-être", 12, "« featured » doit valoir true ou false"),
-    ("published_at: 2023-01-10", "published_at: null", 13, "la date de publication est obligatoire"),
-    ("published_at: 2023-01-10", "published_at: 10/01/2023", 13, "« published_at » doit être une date AAAA-MM-JJ"),
+    (
+        "published_at: 2023-01-10",
+        "published_at: null",
+        13,
+        "la date de publication est obligatoire",
+    ),
+    (
+        "published_at: 2023-01-10",
+        "published_at: 10/01/2023",
+        13,
+        "« published_at » doit être une date AAAA-MM-JJ",
+    ),
     ("summary: Vingt", "summary: " + "x" * 601 + " Vingt", 14, "résumé trop long (6"),
-    ("summary: Vingt parcelles cultivées par les habitants sur une pelouse délaissée du bailleur.\n", "", 1, "champ obligatoire manquant : summary"),
+    (
+        "summary: Vingt parcelles cultivées par les habitants sur une pelouse délaissée du bailleur.\n",
+        "",
+        1,
+        "champ obligatoire manquant : summary",
+    ),
     ("featured: true", "featured: true\ncolour: red", 13, "champ inconnu « colour »"),
     ("featured: true", "featured: true\nfeatured: false", 13, "champ « featured » en double"),
-    ("themes: [agriculture-urbaine, lien-social]", "themes: [agriculture-urbaine, lien-social", 5, "YAML invalide"),
-    ("## Contexte\n\nUne pelouse de 800 m² au pied de trois tours, que personne n'utilisait.\n", "", 16, "la section « Contexte » est obligatoire"),
+    (
+        "themes: [agriculture-urbaine, lien-social]",
+        "themes: [agriculture-urbaine, lien-social",
+        5,
+        "YAML invalide",
+    ),
+    (
+        "## Contexte\n\nUne pelouse de 800 m² au pied de trois tours, que personne n'utilisait.\n",
+        "",
+        16,
+        "la section « Contexte » est obligatoire",
+    ),
     ("## Objectifs", "## Histoire", 21, "section inconnue « Histoire »"),
     ("## Objectifs", "## Contexte", 21, "section « Contexte » en double"),
-    ("## Enseignements\n\nSans", "## Enseignements\n\n# Gros titre\n\nSans", 44, "titre de niveau 1 interdit"),
+    (
+        "## Enseignements\n\nSans",
+        "## Enseignements\n\n# Gros titre\n\nSans",
+        44,
+        "titre de niveau 1 interdit",
+    ),
     ("---\n\n## Contexte", "---\n\nIntroduction libre.\n\n## Contexte", 17, "texte hors section"),
 ]
 
@@ -105,9 +165,11 @@ def test_section_over_100_kb_is_refused():
 
 
 def test_all_problems_of_a_file_are_reported_at_once():
-    text = VALID.replace("activity: jardin", "activity: piscine").replace(
-        "year_end: null", "year_end: 2000"
-    ).replace("## Objectifs", "## Histoire")
+    text = (
+        VALID.replace("activity: jardin", "activity: piscine")
+        .replace("year_end: null", "year_end: 2000")
+        .replace("## Objectifs", "## Histoire")
+    )
     lines = [ln for ln, _ in problems_of(text)]
     assert lines == [5, 10, 21]
 
@@ -127,7 +189,9 @@ def copy_corpus(tmp_path: Path, source: Path = TEST_KNOWLEDGE) -> Path:
 def test_import_is_all_or_nothing_per_file(engine, tmp_path):
     folder = copy_corpus(tmp_path)
     bad = folder / "fiches" / "laverie-solidaire-du-canal.md"
-    bad.write_text(bad.read_text("utf-8").replace("themes: [modele-economique", "themes: [zzz"), "utf-8")
+    bad.write_text(
+        bad.read_text("utf-8").replace("themes: [modele-economique", "themes: [zzz"), "utf-8"
+    )
     report = import_corpus(engine, folder)
     assert report.rejected_files == [bad]
     assert [str(p) for p in report.problems] == [f"{bad}:4: thème inconnu « zzz »"]
@@ -141,7 +205,9 @@ def test_upsert_by_slug(engine, tmp_path):
     folder = copy_corpus(tmp_path)
     assert import_corpus(engine, folder).created == 6
     path = folder / "fiches" / "atelier-velo-des-hauts-plateaux.md"
-    path.write_text(path.read_text("utf-8").replace("Atelier vélo itinérant", "Atelier vélo mobile"), "utf-8")
+    path.write_text(
+        path.read_text("utf-8").replace("Atelier vélo itinérant", "Atelier vélo mobile"), "utf-8"
+    )
     report = import_corpus(engine, folder)
     assert (report.created, report.updated, report.unchanged) == (0, 1, 5)
     with read_session(engine) as session:
@@ -170,15 +236,21 @@ def test_invalid_taxonomy_names_file_and_line(engine, tmp_path):
     folder = copy_corpus(tmp_path)
     (folder / "taxonomy.yaml").write_text("themes:\n- slug: a\n  label: A\n- label: B\n", "utf-8")
     report = import_corpus(engine, folder)
-    assert f"{folder / 'taxonomy.yaml'}:4: champ obligatoire manquant : slug" in map(str, report.problems)
+    assert f"{folder / 'taxonomy.yaml'}:4: champ obligatoire manquant : slug" in map(
+        str, report.problems
+    )
 
 
 def test_non_utf8_file_is_rejected_with_its_line(engine, tmp_path):
     folder = copy_corpus(tmp_path)
     path = folder / "fiches" / "atelier-velo-des-hauts-plateaux.md"
-    path.write_bytes(path.read_bytes().replace("itinérant".encode(), "itin\xe9rant".encode("latin-1")))
+    path.write_bytes(
+        path.read_bytes().replace("itinérant".encode(), "itin\xe9rant".encode("latin-1"))
+    )
     report = import_corpus(engine, folder)
-    assert [str(p) for p in report.problems] == [f"{path}:2: encodage invalide : le fichier doit être en UTF-8"]
+    assert [str(p) for p in report.problems] == [
+        f"{path}:2: encodage invalide : le fichier doit être en UTF-8"
+    ]
 
 
 @pytest.mark.parametrize("source", [TEST_KNOWLEDGE, DEMO_KNOWLEDGE], ids=["test", "demo"])

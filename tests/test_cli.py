@@ -1,0 +1,148 @@
+"""The command line of contract section 3, run in-process with real files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from resource_centre.auth import verify_password
+from resource_centre.cli import app
+from resource_centre.config import Settings
+from resource_centre.db import make_engine, read_session
+from resource_centre.models import User
+from resource_centre.writeups import count_fiches
+from tests.conftest import TEST_KNOWLEDGE
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return {
+        "RESOURCE_CENTRE_DATABASE_URL": database_url,
+        "RESOURCE_CENTRE_INDEX_DIR": str(tmp_path / "index"),
+        "RESOURCE_CENTRE_DATA_DIR": str(tmp_path / "data"),
+        "RESOURCE_CENTRE_KNOWLEDGE_DIR": str(TEST_KNOWLEDGE),
+    }
+
+
+def run(env: dict[str, str], *args: str, input: str | None = None):
+    return CliRunner().invoke(app, list(args), env=env, input=input)
+
+
+def test_help_lists_every_command():
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in (
+        "serve",
+        "init",
+        "import",
+        "export",
+        "reindex",
+        "check",
+        "create-user",
+        "backup",
+    ):
+        assert command in result.output
+
+
+def test_init_is_idempotent_and_creates_the_index(env, tmp_path):
+    assert run(env, "init").exit_code == 0
+    second = run(env, "init")
+    assert second.exit_code == 0, second.output
+    assert (tmp_path / "index" / "current").is_symlink()
+
+
+def test_import_reports_file_line_reason_and_exits_1(env, tmp_path):
+    folder = tmp_path / "k"
+    shutil.copytree(TEST_KNOWLEDGE, folder)
+    bad = folder / "fiches" / "atelier-velo-des-hauts-plateaux.md"
+    bad.write_text(bad.read_text("utf-8").replace("year_start: 2021", "year_start: vingt"), "utf-8")
+    result = run(env, "import", str(folder))
+    assert result.exit_code == 1
+    assert f"{bad}:9: « year_start » doit être une année" in result.output
+    assert "5 fiche(s) créée(s)" in result.output
+    ok = run(env, "import", str(TEST_KNOWLEDGE))
+    assert ok.exit_code == 0 and "1 fiche(s) créée(s)" in ok.output
+
+
+def test_export_then_check(env, tmp_path):
+    assert run(env, "import", str(TEST_KNOWLEDGE)).exit_code == 0
+    result = run(env, "export", str(tmp_path / "out"))
+    assert result.exit_code == 0 and "6 fiche(s) exportée(s)" in result.output
+    assert len(list((tmp_path / "out" / "fiches").glob("*.md"))) == 6
+    checked = run(env, "check")
+    assert checked.exit_code == 0, checked.output
+
+
+def test_create_user_reads_password_from_stdin_and_hashes_it(env):
+    run(env, "import", str(TEST_KNOWLEDGE))
+    result = run(
+        env, "create-user", "--email", "Camille@Exemple.org", "--role", "contributor",
+        "--regie", "regie-du-canal", "--name", "Camille", input="un mot de passe solide\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    engine = make_engine(env["RESOURCE_CENTRE_DATABASE_URL"])
+    with read_session(engine) as session:
+        user = session.execute(select(User).where(User.email == "camille@exemple.org")).scalar_one()
+    assert user.role == "contributor" and user.password_hash.startswith("$argon2id$")
+    assert "un mot de passe solide" not in user.password_hash
+    assert verify_password("un mot de passe solide", user.password_hash)
+    again = run(
+        env,
+        "create-user",
+        "--email",
+        "camille@exemple.org",
+        "--role",
+        "curator",
+        input="x" * 12 + "\n",
+    )
+    assert again.exit_code == 1 and "existe déjà" in again.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "chef"], "rôle inconnu"),
+        (["--role", "contributor"], "doit être rattaché à une Régie"),
+        (["--role", "contributor", "--regie", "nulle-part"], "Régie inconnue"),
+    ],
+)
+def test_create_user_refuses_bad_input(env, args, message):
+    result = run(env, "create-user", "--email", "a@exemple.org", *args, input="assez long mot\n")
+    assert result.exit_code == 1 and message in result.output
+
+
+def test_create_user_generate_prints_a_password(env):
+    result = run(env, "create-user", "--email", "b@exemple.org", "--role", "curator", "--generate")
+    assert result.exit_code == 0 and "Mot de passe : " in result.output
+
+
+def test_backup_copies_a_database_holding_every_fiche(env, tmp_path, database_url):
+    if not database_url.startswith("sqlite"):
+        result = run(env, "backup", str(tmp_path / "b"))
+        assert result.exit_code == 1 and "pg_dump" in result.output
+        return
+    run(env, "import", str(TEST_KNOWLEDGE))
+    uploads = tmp_path / "data" / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "piece.pdf").write_bytes(b"%PDF-1.4")
+    result = run(env, "backup", str(tmp_path / "b"))
+    assert result.exit_code == 0, result.output
+    copy = make_engine(f"sqlite:///{tmp_path / 'b' / 'resource_centre.db'}")
+    with read_session(copy) as session:
+        assert count_fiches(session) == 6
+    assert (tmp_path / "b" / "uploads" / "piece.pdf").read_bytes() == b"%PDF-1.4"
+
+
+def test_secret_key_is_generated_once_with_owner_only_permissions(tmp_path):
+    first = Settings(data_dir=tmp_path / "d").secret_key
+    second = Settings(data_dir=tmp_path / "d").secret_key
+    assert first == second and len(first) >= 40
+    mode = stat.S_IMODE(os.stat(tmp_path / "d" / "secret_key").st_mode)
+    assert mode == 0o600
+    assert Settings(data_dir=tmp_path / "d", RESOURCE_CENTRE_SECRET_KEY="fixe").secret_key == "fixe"
