@@ -38,11 +38,10 @@ from whoosh.searching import Searcher
 from resource_centre.db import read_session
 from resource_centre.models import IndexJournal, Regie, WriteUp
 from resource_centre.search.labels import load_labels
-from resource_centre.search.schema import build_schema, document_from
+from resource_centre.search.schema import META_SLUG, build_schema, document_from, meta_document
 
 log = logging.getLogger(__name__)
 
-META_SLUG = "__meta__"
 CURRENT = "current"
 LOCK_FILE = "writer.lock"
 APPLY_CHUNK = 500
@@ -249,7 +248,7 @@ class SearchIndex:
                         writer.delete_by_term("slug", slug)
                     else:
                         writer.update_document(**doc)
-                writer.update_document(**_meta_document(last_id))
+                writer.update_document(**meta_document(last_id))
                 writer.commit()
             except BaseException:
                 writer.cancel()
@@ -303,7 +302,7 @@ class SearchIndex:
                     session.expunge_all()
                     if progress:
                         progress(min(start + APPLY_CHUNK, total), total)
-            writer.add_document(**_meta_document(start_id))
+            writer.add_document(**meta_document(start_id))
             writer.commit(optimize=True)
         except BaseException:
             writer.cancel()
@@ -344,10 +343,6 @@ class SearchIndex:
         )
 
 
-def _meta_document(journal_id: int) -> dict[str, Any]:
-    return {"slug": META_SLUG, "kind": "meta", "journal_id": journal_id}
-
-
 def _documents(session: Any, slugs: list[str]) -> dict[str, dict[str, Any]]:
     """Search documents of the published fiches among `slugs`, read from the database."""
     if not slugs:
@@ -365,3 +360,55 @@ def _documents(session: Any, slugs: list[str]) -> dict[str, dict[str, Any]]:
         r.id: r for r in session.execute(select(Regie).where(Regie.id.in_(regie_ids))).scalars()
     }
     return {w.slug: document_from(w, regies.get(w.regie_id), labels) for w in writeups}
+
+
+class IndexSync:
+    """Background thread of a server process: applies the journal to the index.
+
+    Every process runs one; whichever takes the writer lock applies the pending entries
+    (the lock is held only while applying). It wakes at once when this process commits
+    (`notify()`) and otherwise polls the journal, so commits of other processes and other
+    machines become searchable within `poll_seconds` plus the apply time.
+    """
+
+    def __init__(self, index: SearchIndex, *, poll_seconds: float = 0.25) -> None:
+        self.index = index
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._applied = -1
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="index-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def notify(self) -> None:
+        """Ask for the journal to be applied now (after a commit in this process)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                if not self.index.exists():
+                    self.index.ensure()
+                # A cheap look at the journal first; the lock only when there is work.
+                if self.index.latest_journal_id() > self._applied:
+                    self.index.catch_up(timeout=0)
+                    self._applied = self.index.applied_id()
+                self.last_error = None
+            except Exception as exc:  # keep serving; report and retry at the next poll
+                if self.last_error != str(exc):
+                    log.exception("index sync failed")
+                self.last_error = str(exc)

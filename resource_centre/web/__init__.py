@@ -1,0 +1,1 @@
+"""The web application: HTML pages by audience and the JSON API."""

@@ -1,0 +1,232 @@
+"""The read-only JSON API (contract section 7)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from resource_centre.models import Regie, Term, WriteUp
+from resource_centre.search.query import Hit
+from resource_centre.taxonomy import FACETS, SECTION_KEYS, VOCABULARIES
+from resource_centre.web.deps import SearchDep, SessionDep
+from resource_centre.writeups import get_by_slug
+
+router = APIRouter(prefix="/api", tags=["API"])
+
+
+class RegieRef(BaseModel):
+    slug: str
+    name: str
+
+
+class WriteUpSummary(BaseModel):
+    slug: str
+    title: str
+    summary: str
+    url: str
+    regie: RegieRef | None
+    region: str | None
+    themes: list[str]
+    activity: str | None
+    audiences: list[str]
+    schemes: list[str]
+    year_start: int | None
+    year_end: int | None
+    published_at: date | None
+    featured: bool
+    score: float | None
+    highlights: dict[str, str]
+
+
+class FacetCount(BaseModel):
+    value: str
+    label: str
+    count: int
+
+
+class WriteUpList(BaseModel):
+    data: list[WriteUpSummary]
+    total: int
+    page: int
+    page_size: int
+    suggestion: str | None
+    facets: dict[str, list[FacetCount]]
+    notices: list[str]
+
+
+class WriteUpDetail(BaseModel):
+    slug: str
+    url: str
+    title: str
+    summary: str
+    regie: RegieRef | None
+    region: str | None
+    themes: list[str]
+    activity: str | None
+    audiences: list[str]
+    schemes: list[str]
+    partners: list[str]
+    year_start: int | None
+    year_end: int | None
+    status: str
+    featured: bool
+    published_at: date | None
+    updated_at: datetime
+    sections: dict[str, str]
+    html: dict[str, str]
+
+
+class TermOut(BaseModel):
+    slug: str
+    label: str
+
+
+class RegieOut(BaseModel):
+    slug: str
+    name: str
+    kind: str
+    city: str
+    department: str
+    region: str
+
+
+class RegieList(BaseModel):
+    data: list[RegieOut]
+
+
+def hit_to_summary(request: Request, hit: Hit) -> WriteUpSummary:
+    return WriteUpSummary(
+        slug=hit.slug,
+        title=hit.title,
+        summary=hit.summary,
+        url=str(request.url_for("fiche", slug=hit.slug)),
+        regie=RegieRef(slug=hit.regie_slug, name=hit.regie_name or hit.regie_slug)
+        if hit.regie_slug
+        else None,
+        region=hit.region,
+        themes=hit.themes,
+        activity=hit.activity,
+        audiences=hit.audiences,
+        schemes=hit.schemes,
+        year_start=hit.year_start,
+        year_end=hit.year_end,
+        published_at=hit.published_at,
+        featured=hit.featured,
+        score=hit.score,
+        highlights=hit.highlights,
+    )
+
+
+Many = Annotated[list[str] | None, Query()]
+Text = Annotated[str | None, Query()]
+
+
+@router.get("/writeups", response_model=WriteUpList, summary="Rechercher des fiches publiées")
+def list_writeups(
+    request: Request,
+    search: SearchDep,
+    q: Annotated[str | None, Query(description="Texte libre (phrases, -exclusion, OR)")] = None,
+    theme: Many = None,
+    region: Many = None,
+    regie: Many = None,
+    activity: Many = None,
+    audience: Many = None,
+    scheme: Many = None,
+    year_min: Text = None,
+    year_max: Text = None,
+    sort: Annotated[str | None, Query(description="relevance, recent ou title")] = None,
+    page: Text = None,
+    page_size: Text = None,
+) -> WriteUpList:
+    """Same parameters as the library page; bad values are ignored with a notice."""
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, []).append(value)
+    search_request = search.parse(params)
+    results = search.search(search_request, source="api")
+    return WriteUpList(
+        data=[hit_to_summary(request, hit) for hit in results.hits],
+        total=results.total,
+        page=results.page,
+        page_size=results.page_size,
+        suggestion=results.suggestion,
+        facets={
+            name: [FacetCount(value=f.value, label=f.label, count=f.count) for f in values]
+            for name, values in results.facets.items()
+            if name in FACETS
+        },
+        notices=results.notices,
+    )
+
+
+@router.get(
+    "/writeups/{slug}",
+    response_model=WriteUpDetail,
+    summary="Une fiche",
+    responses={404: {"description": "Fiche inconnue ou non visible"}},
+)
+def get_writeup(request: Request, slug: str, session: SessionDep) -> WriteUpDetail:
+    writeup = get_by_slug(session, slug)
+    if writeup is None or writeup.status != "published":
+        raise HTTPException(404, "Fiche introuvable.")
+    regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
+    return detail(request, writeup, regie)
+
+
+def detail(request: Request, writeup: WriteUp, regie: Regie | None) -> WriteUpDetail:
+    return WriteUpDetail(
+        slug=writeup.slug,
+        url=str(request.url_for("fiche", slug=writeup.slug)),
+        title=writeup.title,
+        summary=writeup.summary,
+        regie=RegieRef(slug=regie.slug, name=regie.name) if regie else None,
+        region=regie.region if regie else None,
+        themes=writeup.themes,
+        activity=writeup.activity,
+        audiences=writeup.audiences,
+        schemes=writeup.schemes,
+        partners=writeup.partners,
+        year_start=writeup.year_start,
+        year_end=writeup.year_end,
+        status=writeup.status,
+        featured=writeup.featured,
+        published_at=writeup.published_at,
+        updated_at=writeup.updated_at,
+        sections={k: writeup.sections[k] for k in SECTION_KEYS if writeup.sections.get(k)},
+        html={k: writeup.sections_html[k] for k in SECTION_KEYS if writeup.sections_html.get(k)},
+    )
+
+
+@router.get("/taxonomy", response_model=dict[str, list[TermOut]], summary="Les vocabulaires")
+def taxonomy(session: SessionDep) -> dict[str, list[TermOut]]:
+    result: dict[str, list[TermOut]] = {v.name: [] for v in VOCABULARIES}
+    terms = session.execute(
+        select(Term).where(Term.retired.is_(False)).order_by(Term.position, Term.slug)  # type: ignore[attr-defined]
+    ).scalars()
+    for term in terms:
+        result.setdefault(term.vocabulary, []).append(TermOut(slug=term.slug, label=term.label))
+    return result
+
+
+@router.get("/regies", response_model=RegieList, summary="Les Régies du réseau")
+def regies(session: SessionDep) -> RegieList:
+    rows = session.execute(
+        select(Regie).where(Regie.retired.is_(False)).order_by(Regie.name)  # type: ignore[attr-defined]
+    ).scalars()
+    return RegieList(
+        data=[
+            RegieOut(
+                slug=r.slug,
+                name=r.name,
+                kind=r.kind,
+                city=r.city,
+                department=r.department,
+                region=r.region,
+            )  # fmt: skip
+            for r in rows
+        ]
+    )
