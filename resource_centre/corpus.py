@@ -7,6 +7,7 @@ file is imported whole or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,7 +320,9 @@ def render_fiche(data: FicheData) -> str:
         "published_at": data.published_at,
         "summary": data.summary,
     }
-    parts = ["---\n", _dump(front), "---\n"]
+    lines = [f"{key}: {_inline(value)}" for key, value in front.items() if key != "summary"]
+    lines.append(f"summary: {_folded(data.summary)}")
+    parts = ["---\n", "\n".join(lines), "\n---\n"]
     for key in SECTION_KEYS:
         text = data.sections.get(key)
         if text:
@@ -327,9 +330,30 @@ def render_fiche(data: FicheData) -> str:
     return "".join(parts)
 
 
+def _inline(value: Any) -> str:
+    """One YAML value on one line (lists in flow style), quoted only where YAML needs it."""
+    text = yaml.safe_dump(
+        value, default_flow_style=True, allow_unicode=True, width=float("inf"), sort_keys=False
+    )
+    return text.removesuffix("\n...\n").removesuffix("\n")
+
+
+def _folded(text: str, width: int = 86) -> str:
+    """A paragraph as a folded block (`>-`) wrapped at `width`, if that loads back exactly."""
+    if text and "\n" not in text and "  " not in text and "\t" not in text and text == text.strip():
+        lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+        block = ">-\n" + "\n".join(f"  {line}" for line in lines)
+        try:
+            if yaml.safe_load(f"s: {block}\n") == {"s": text}:
+                return block
+        except yaml.YAMLError:
+            pass
+    return _inline(text)
+
+
 def _dump(value: Any) -> str:
     return yaml.safe_dump(
-        value, sort_keys=False, allow_unicode=True, default_flow_style=None, width=88
+        value, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
     )
 
 

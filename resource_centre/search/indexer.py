@@ -119,16 +119,16 @@ class SearchIndex:
         return WriterLock(self.root / LOCK_FILE)
 
     def current_dir(self) -> Path | None:
-        link = self.root / CURRENT
+        """The live generation's directory (a readlink: cheap enough for every request)."""
         try:
-            target = os.readlink(link)
+            target = os.readlink(self.root / CURRENT)
         except OSError:
             return None
-        path = self.root / target
-        return path if whoosh_index.exists_in(str(path)) else None
+        return self.root / target
 
     def exists(self) -> bool:
-        return self.current_dir() is not None
+        path = self.current_dir()
+        return path is not None and path.is_dir()
 
     def _new_generation(self) -> Path:
         path = self.root / f"gen-{time.time_ns()}"
@@ -143,9 +143,12 @@ class SearchIndex:
         self._remove_old_generations(keep=generation)
 
     def _remove_old_generations(self, keep: Path) -> None:
-        # Readers may still have files of an old generation open; POSIX keeps them readable.
-        for path in self.root.glob("gen-*"):
-            if path != keep and path.is_dir():
+        # The generation just replaced stays one more round for readers that looked up the
+        # link a moment ago; older ones go (open files stay readable on POSIX).
+        generations = sorted(self.root.glob("gen-*"), key=lambda p: p.name)
+        previous = [p for p in generations if p.name < keep.name][-1:]
+        for path in generations:
+            if path != keep and path not in previous and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
 
     def ensure(self) -> bool:
@@ -158,35 +161,36 @@ class SearchIndex:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _open(self) -> Any:
+    def _open(self) -> tuple[Any, Path]:
         path = self.current_dir()
         if path is None:
             raise IndexUnavailable("index introuvable")
-        try:
-            return whoosh_index.open_dir(str(path)), path
-        except Exception as exc:  # a broken index must not break the site
-            raise IndexUnavailable(str(exc)) from exc
+        return whoosh_index.open_dir(str(path)), path
 
     def searcher(self) -> Searcher:
         """This thread's searcher, refreshed if the index changed (never shared by threads)."""
         local = self._local
-        path = self.current_dir()
-        if path is None:
-            raise IndexUnavailable("index introuvable")
-        searcher = getattr(local, "searcher", None)
-        if searcher is None or local.path != path:
-            if searcher is not None:
-                searcher.close()
-            ix, path = self._open()
-            local.searcher, local.path = ix.searcher(), path
-        else:
+        for attempt in range(2):
+            path = self.current_dir()
+            if path is None:
+                raise IndexUnavailable("index introuvable")
+            searcher = getattr(local, "searcher", None)
             try:
-                if not searcher.up_to_date():
+                if searcher is None or local.path != path:
+                    if searcher is not None:
+                        searcher.close()
+                    local.searcher = None
+                    ix, path = self._open()
+                    local.searcher, local.path = ix.searcher(), path
+                elif not searcher.up_to_date():
                     local.searcher = searcher.refresh()
+                return local.searcher
             except Exception as exc:
+                # The link may have moved between our look and our open: look once more.
                 local.searcher = None
-                raise IndexUnavailable(str(exc)) from exc
-        return local.searcher
+                if attempt:
+                    raise IndexUnavailable(str(exc)) from exc
+        raise IndexUnavailable("index introuvable")  # pragma: no cover
 
     def applied_id(self) -> int:
         """The id of the last journal entry the live index has applied (0 if none)."""
@@ -210,12 +214,16 @@ class SearchIndex:
             if not got:
                 return 0
             path = self.current_dir()
-            if path is None:
+            try:
+                if path is None:
+                    raise IndexUnavailable("index introuvable")
+                ix = whoosh_index.open_dir(str(path))
+                with ix.searcher() as s:
+                    meta = s.document(slug=META_SLUG)
+            except Exception:
+                log.warning("index missing or unreadable in %s: rebuilding it", self.root)
                 self._rebuild_locked()
                 return 0
-            ix = whoosh_index.open_dir(str(path))
-            with ix.searcher() as s:
-                meta = s.document(slug=META_SLUG)
             applied = int(meta["journal_id"]) if meta else 0
             if self.latest_journal_id() - applied > REBUILD_THRESHOLD:
                 self._rebuild_locked()
@@ -377,7 +385,6 @@ class IndexSync:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._applied = -1
         self.last_error: str | None = None
 
     def start(self) -> None:
@@ -401,12 +408,13 @@ class IndexSync:
             if self._stop.is_set():
                 return
             try:
-                if not self.index.exists():
-                    self.index.ensure()
                 # A cheap look at the journal first; the lock only when there is work.
-                if self.index.latest_journal_id() > self._applied:
+                try:
+                    applied = self.index.applied_id()
+                except IndexUnavailable:
+                    applied = -1  # missing or broken: catch_up rebuilds it
+                if applied < 0 or self.index.latest_journal_id() > applied:
                     self.index.catch_up(timeout=0)
-                    self._applied = self.index.applied_id()
                 self.last_error = None
             except Exception as exc:  # keep serving; report and retry at the next poll
                 if self.last_error != str(exc):

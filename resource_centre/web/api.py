@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime
 from typing import Annotated
 
@@ -12,7 +13,8 @@ from sqlalchemy import select
 from resource_centre.models import Regie, Term, WriteUp
 from resource_centre.search.query import Hit
 from resource_centre.taxonomy import FACETS, SECTION_KEYS, VOCABULARIES
-from resource_centre.web.deps import SearchDep, SessionDep
+from resource_centre.search.indexer import IndexUnavailable
+from resource_centre.web.deps import IndexDep, SearchDep, SessionDep
 from resource_centre.writeups import get_by_slug
 
 router = APIRouter(prefix="/api", tags=["API"])
@@ -229,4 +231,25 @@ def regies(session: SessionDep) -> RegieList:
             )  # fmt: skip
             for r in rows
         ]
+    )
+
+
+class Health(BaseModel):
+    status: str
+    worker: int
+    index_journal_id: int | None
+    database_journal_id: int
+
+
+@router.get("/health", response_model=Health, summary="État du service (supervision)")
+def health(index: IndexDep) -> Health:
+    """Whether this worker answers, and how far its index has applied the journal."""
+    try:
+        applied: int | None = index.applied_id()
+    except IndexUnavailable:
+        applied = None
+    latest = index.latest_journal_id()
+    status = "ok" if applied is not None and applied >= latest else "degraded"
+    return Health(
+        status=status, worker=os.getpid(), index_journal_id=applied, database_journal_id=latest
     )
