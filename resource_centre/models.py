@@ -94,6 +94,10 @@ class WriteUp(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     reviewed_at: datetime | None = None
     version: int = 1  # bumped by every save; a stale version is refused (409)
+    # A proposed revision of a published fiche (FicheData fields as JSON) and its state
+    # (draft | submitted | changes_requested); the published text stays visible meanwhile.
+    pending: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    pending_status: str | None = Field(default=None, max_length=24)
 
 
 class WriteUpRevision(SQLModel, table=True):
@@ -144,12 +148,100 @@ class SearchLog(SQLModel, table=True):
     __tablename__ = "search_log"
 
     id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(default="", max_length=32, index=True)  # carried by result links
     at: datetime = Field(default_factory=utcnow, index=True)
     query: str = Field(default="", max_length=200)
     filters: dict[str, Any] = _json_dict()
     total: int = 0
     duration_ms: float = 0.0
     source: str = Field(default="web", max_length=8)  # web | api
+
+
+class SearchClick(SQLModel, table=True):
+    """A result opened from a search (to find searches that led nowhere)."""
+
+    __tablename__ = "search_click"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=32, index=True)
+    slug: str = Field(max_length=120)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class UserSession(SQLModel, table=True):
+    """A server-side session: the cookie holds a random token, the table its hash."""
+
+    __tablename__ = "user_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    csrf_secret: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Sign-in attempts, to limit guessing per account and per address."""
+
+    __tablename__ = "login_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    email: str = Field(max_length=254, index=True)
+    address: str = Field(max_length=64, index=True)
+    success: bool = False
+
+
+class FormToken(SQLModel, table=True):
+    """A one-time token of a fiche form: a second submit of the same form creates nothing."""
+
+    __tablename__ = "form_token"
+
+    token: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="app_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    used_slug: str | None = Field(default=None, max_length=120)
+
+
+class Attachment(SQLModel, table=True):
+    """A document attached to a fiche, stored under the data dir with a random name."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    writeup_id: int = Field(foreign_key="writeup.id", index=True)
+    stored_name: str = Field(max_length=80, unique=True)
+    original_name: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int
+    uploaded_by: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Comment(SQLModel, table=True):
+    """A message of a fiche's review thread (curators' requests, contributors' answers)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    writeup_id: int = Field(foreign_key="writeup.id", index=True)
+    author_id: int | None = Field(default=None, foreign_key="app_user.id")
+    at: datetime = Field(default_factory=utcnow)
+    kind: str = Field(default="comment", max_length=24)  # request_changes | comment
+    body: str
+
+
+class CapitalisationRequest(SQLModel, table=True):
+    """A need reported from an empty search ("Signaler ce besoin")."""
+
+    __tablename__ = "capitalisation_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    query: str = Field(default="", max_length=200)
+    filters: dict[str, Any] = _json_dict()
+    message: str = Field(default="", max_length=2000)
+    status: str = Field(default="open", max_length=16)  # open | answered
+    answered_slug: str | None = Field(default=None, max_length=120)
+    answered_by: int | None = Field(default=None, foreign_key="app_user.id")
+    answered_at: datetime | None = None
 
 
 # Attributes of a Régie and of a term that a fiche's index document shows.

@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from resource_centre.models import Regie, Term, WriteUp
+from resource_centre.search.indexer import IndexUnavailable
 from resource_centre.search.query import Hit
 from resource_centre.taxonomy import FACETS, SECTION_KEYS, VOCABULARIES
-from resource_centre.search.indexer import IndexUnavailable
 from resource_centre.web.deps import IndexDep, SearchDep, SessionDep
 from resource_centre.writeups import get_by_slug
 
@@ -228,7 +228,7 @@ def regies(session: SessionDep) -> RegieList:
                 city=r.city,
                 department=r.department,
                 region=r.region,
-            )  # fmt: skip
+            )
             for r in rows
         ]
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -19,9 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from resource_centre.config import Settings
 from resource_centre.db import make_engine
 from resource_centre.search.indexer import IndexSync, SearchIndex
-from resource_centre.web import api, library
+from resource_centre.web import accounts, api, library
 from resource_centre.web.searching import SearchService
 from resource_centre.web.security import SecurityHeadersMiddleware
+from resource_centre.web.sessions import SessionMiddleware, csrf_protect
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
+        dependencies=[Depends(csrf_protect)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -93,10 +95,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sync = sync
     app.state.search = search
     app.state.templates = make_templates()
+    app.add_middleware(SessionMiddleware, settings=settings, engine=engine)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(library.router)
     app.include_router(api.router)
+    app.include_router(accounts.router)
     _install_error_handlers(app)
     return app
 
@@ -123,6 +127,8 @@ def error_response(request: Request, status: int, detail: str | None = None) -> 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if 300 <= exc.status_code < 400 and exc.headers and "Location" in exc.headers:
+            return RedirectResponse(exc.headers["Location"], status_code=exc.status_code)
         # Our details are French; the frameworks' (status phrase, form and body limits) are
         # English, so they are replaced by the French message of the status.
         detail = exc.detail if isinstance(exc.detail, str) else None

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
 
 from resource_centre.config import Settings
 from resource_centre.db import read_session
+from resource_centre.models import User
 from resource_centre.search.indexer import IndexSync, SearchIndex
 from resource_centre.web.searching import SearchService
+from resource_centre.web.sessions import FLASH_COOKIE, pop_flash
 
 
 def get_settings(request: Request) -> Settings:
@@ -47,7 +50,45 @@ def current_user(request: Request) -> Any:
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Any:
-    """Render a page with the shared context (the request, the current user…)."""
+    """Render a page with the shared context: current user, CSRF token, flash message."""
     templates = request.app.state.templates
-    context = {"current_user": current_user(request), **context}
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    flash = pop_flash(request)
+    context = {
+        "current_user": current_user(request),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "flash": flash,
+        "messages": [flash["message"]] if flash else [],
+        **context,
+    }
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    if flash is not None:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+def require_user(request: Request) -> User:
+    """The signed-in user; others are sent to the sign-in page."""
+    user = current_user(request)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(303, headers={"Location": f"/connexion?next={quote(target)}"})
+    return user
+
+
+def require_curator(request: Request) -> User:
+    user = require_user(request)
+    if user.role not in ("curator", "admin"):
+        raise HTTPException(403)
+    return user
+
+
+def require_admin(request: Request) -> User:
+    user = require_user(request)
+    if user.role != "admin":
+        raise HTTPException(403)
+    return user
+
+
+UserDep = Annotated[User, Depends(require_user)]
+CuratorDep = Annotated[User, Depends(require_curator)]
+AdminDep = Annotated[User, Depends(require_admin)]

@@ -1,0 +1,203 @@
+"""Per-request session loading, CSRF protection and flash messages.
+
+`SessionMiddleware` puts `user` and the CSRF binding in `request.state`; `csrf_protect` is
+a dependency of the whole application, so every unsafe request is checked by default.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from datetime import timedelta
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+from fastapi import HTTPException, Request
+from sqlalchemy import Engine
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from resource_centre.auth import (
+    ANON_COOKIE,
+    SESSION_COOKIE,
+    csrf_token,
+    csrf_valid,
+    load_session,
+)
+from resource_centre.config import Settings
+
+log = logging.getLogger(__name__)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+FLASH_COOKIE = "rc_flash"
+CSRF_ERROR = "Le formulaire a expiré ou ne vient pas de ce site. Rechargez la page et réessayez."
+# Reachable without signing in when the library is private (PUBLIC_READ=false).
+OPEN_PATHS = ("/connexion", "/static/", "/api/health")
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header is ignored, not an error
+                return {}
+            return {k: m.value for k, m in jar.items()}
+    return {}
+
+
+def cookie_header(
+    name: str, value: str, *, secure: bool, max_age: int | None = None, http_only: bool = True
+) -> str:
+    parts = [f"{name}={value}", "Path=/", "SameSite=Lax"]
+    if http_only:
+        parts.append("HttpOnly")
+    if secure:
+        parts.append("Secure")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return "; ".join(parts)
+
+
+class SessionMiddleware:
+    """Loads the server-side session of each HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings, engine: Engine) -> None:
+        self.app = app
+        self.settings = settings
+        self.engine = engine
+        self.idle = timedelta(minutes=settings.session_idle_minutes)
+        self.max_age = timedelta(hours=settings.session_max_hours)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cookies = _cookies(scope)
+        token = cookies.get(SESSION_COOKIE)
+        info = None
+        if token:
+            info = await anyio.to_thread.run_sync(
+                lambda: load_session(self.engine, token, idle=self.idle, max_age=self.max_age)
+            )
+        secure = scope.get("scheme") == "https"
+        set_cookies: list[str] = []
+        if token and info is None:
+            set_cookies.append(cookie_header(SESSION_COOKIE, "", secure=secure, max_age=0))
+        anon = cookies.get(ANON_COOKIE, "")
+        if info is None and not (
+            16 <= len(anon) <= 64 and anon.replace("-", "").replace("_", "").isalnum()
+        ):
+            anon = secrets.token_urlsafe(24)
+            set_cookies.append(cookie_header(ANON_COOKIE, anon, secure=secure))
+        state = scope.setdefault("state", {})
+        state["user"] = info.user if info else None
+        state["session_info"] = info
+        state["session_token"] = token if info else None
+        binding = f"s:{info.csrf_secret}" if info else f"a:{anon}"
+        state["csrf_binding"] = binding
+        state["csrf_token"] = csrf_token(self.settings.secret_key, binding)
+
+        path = scope.get("path", "")
+        if (
+            info is None
+            and not self.settings.public_read
+            and not any(path == p or path.startswith(p) for p in OPEN_PATHS if p)
+        ):
+            response: Response
+            if path.startswith("/api/") or path == "/openapi.json":
+                response = JSONResponse({"detail": "Connexion requise."}, status_code=401)
+            else:
+                target = path + (
+                    ("?" + scope["query_string"].decode("latin-1"))
+                    if scope.get("query_string")
+                    else ""
+                )
+                response = RedirectResponse(f"/connexion?next={quote(target)}", status_code=303)
+            for header in set_cookies:
+                response.headers.append("set-cookie", header)
+            await response(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for header in set_cookies:
+                    headers.append("set-cookie", header)
+                if info is not None:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+async def csrf_protect(request: Request) -> None:
+    """Refuse an unsafe request without the session's token or from another site (403)."""
+    if request.method in SAFE_METHODS:
+        return
+    settings: Settings = request.app.state.settings
+    reason = None
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        reason = "cross-site fetch"
+    origin = request.headers.get("origin")
+    if origin is not None and origin != _own_origin(request):
+        reason = f"foreign origin {origin[:100]!r}"
+    token = request.headers.get("x-csrf-token")
+    if reason is None and token is None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            try:
+                form = await request.form()
+            except Exception:
+                form = None
+            value = form.get("csrf_token") if form is not None else None
+            token = value if isinstance(value, str) else None
+    if reason is None and not csrf_valid(
+        settings.secret_key, getattr(request.state, "csrf_binding", None), token
+    ):
+        reason = "missing or wrong token"
+    if reason:
+        log.warning("CSRF rejection on %s %s: %s", request.method, request.url.path, reason)
+        raise HTTPException(403, CSRF_ERROR)
+
+
+# --- Flash messages: a short signed cookie, read once -------------------------------------
+
+
+def _sign(secret: str, payload: bytes) -> str:
+    return hmac.new(secret.encode(), b"flash:" + payload, hashlib.sha256).hexdigest()[:32]
+
+
+def set_flash(response: Response, request: Request, message: str, kind: str = "success") -> None:
+    payload = base64.urlsafe_b64encode(json.dumps([kind, message]).encode()).decode()
+    secret = request.app.state.settings.secret_key
+    response.set_cookie(
+        FLASH_COOKIE, f"{payload}.{_sign(secret, payload.encode())}", httponly=True,
+        samesite="lax", secure=request.url.scheme == "https", max_age=60,
+    )  # fmt: skip
+
+
+def pop_flash(request: Request) -> dict[str, Any] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw or "." not in raw:
+        return None
+    payload, signature = raw.rsplit(".", 1)
+    secret = request.app.state.settings.secret_key
+    if not hmac.compare_digest(_sign(secret, payload.encode()), signature):
+        return None
+    try:
+        kind, message = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except Exception:
+        return None
+    return {"kind": str(kind), "message": str(message)}
