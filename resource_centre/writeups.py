@@ -15,8 +15,16 @@ from slugify import slugify
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from resource_centre.models import AuditEvent, Regie, Term, WriteUp, WriteUpRevision, utcnow
-from resource_centre.rendering import SectionTooLarge, render_markdown
+from resource_centre.models import (
+    AuditEvent,
+    Comment,
+    Regie,
+    Term,
+    WriteUp,
+    WriteUpRevision,
+    utcnow,
+)
+from resource_centre.rendering import render_markdown
 from resource_centre.taxonomy import (
     MAX_SECTION_BYTES,
     MAX_SUMMARY_CHARS,
@@ -317,10 +325,222 @@ def count_fiches(session: Session, *, status: str | None = None) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-__all__ = [
-    "FicheData",
-    "Known",
-    "SectionTooLarge",
-    "apply_data",
-    "validate",
-]
+# ---------------------------------------------------------------------------------------
+# Permissions and workflow (contract section 8). Routes check too; these are the rule.
+
+
+class PermissionDenied(Exception):
+    """The user may not do this (403, or 404 when the fiche must stay invisible)."""
+
+
+class TransitionError(Exception):
+    """The action is not possible in the fiche's current state (409, French message)."""
+
+
+class StaleVersion(Exception):
+    """Someone saved the fiche since the form was opened (409)."""
+
+
+CONTRIBUTOR_EDITABLE = frozenset({"draft", "changes_requested"})
+
+
+def is_curator(user: Any) -> bool:
+    return user is not None and user.role in ("curator", "admin")
+
+
+def same_regie(user: Any, writeup: WriteUp) -> bool:
+    return user is not None and user.regie_id is not None and user.regie_id == writeup.regie_id
+
+
+def can_read(user: Any, writeup: WriteUp) -> bool:
+    """Published fiches for everyone; others for curators and the Régie's contributors."""
+    if writeup.status == "published":
+        return True
+    return is_curator(user) or same_regie(user, writeup)
+
+
+def can_edit(user: Any, writeup: WriteUp) -> bool:
+    if is_curator(user):
+        return True
+    if not same_regie(user, writeup):
+        return False
+    if writeup.status == "published":  # through a proposed revision
+        return writeup.pending_status in (None, "draft", "changes_requested")
+    return writeup.status in CONTRIBUTOR_EDITABLE
+
+
+def is_revision(user: Any, writeup: WriteUp) -> bool:
+    """True when an edit by `user` goes to a proposed revision rather than the fiche."""
+    return writeup.status == "published" and not is_curator(user)
+
+
+def editable_data(session: Session, writeup: WriteUp, user: Any) -> FicheData:
+    """What the edit form shows: the proposed revision if there is one, else the fiche."""
+    regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
+    current = data_from_writeup(writeup, regie.slug if regie else None)
+    if writeup.pending and is_revision(user, writeup):
+        return fiche_data_from_json(writeup.pending, slug=writeup.slug)
+    return current
+
+
+def fiche_data_to_json(data: FicheData) -> dict[str, Any]:
+    values = _content(normalized(data))
+    values["published_at"] = values["published_at"].isoformat() if values["published_at"] else None
+    return values
+
+
+def fiche_data_from_json(values: Mapping[str, Any], *, slug: str) -> FicheData:
+    known_fields = {f.name for f in fields(FicheData)}
+    data = FicheData(
+        slug=slug, **{k: v for k, v in values.items() if k in known_fields and k != "slug"}
+    )
+    if isinstance(data.published_at, str):
+        data.published_at = date.fromisoformat(data.published_at)
+    return data
+
+
+def create(session: Session, *, user: Any, data: FicheData, submit: bool = False) -> WriteUp:
+    """Create a fiche as a draft (or submitted); the caller validated `data`."""
+    data = replace(
+        data, status="submitted" if submit else "draft", featured=False, published_at=None
+    )
+    writeup = WriteUp(slug=data.slug, title=data.title, author_id=getattr(user, "id", None))
+    apply_data(session, writeup, data, regie_ids=regie_ids(session))
+    session.flush()
+    record(session, action="create", writeup=writeup, actor_id=getattr(user, "id", None))
+    if submit:
+        record(session, action="submit", writeup=writeup, actor_id=getattr(user, "id", None))
+    return writeup
+
+
+def save(
+    session: Session,
+    *,
+    user: Any,
+    writeup: WriteUp,
+    data: FicheData,
+    version: int | None,
+    submit: bool = False,
+) -> WriteUp:
+    """Save an edit (and optionally submit it); refuses a stale version or a forbidden edit."""
+    if not can_edit(user, writeup):
+        raise PermissionDenied
+    if version is not None and version != writeup.version:
+        raise StaleVersion
+    actor = getattr(user, "id", None)
+    if is_revision(user, writeup):
+        writeup.pending = fiche_data_to_json(replace(data, slug=writeup.slug))
+        writeup.pending_status = "submitted" if submit else "draft"
+        writeup.version += 1
+        writeup.updated_at = utcnow()
+        session.add(writeup)
+        record(session, action="revise", writeup=writeup, actor_id=actor)
+        if submit:
+            record(session, action="submit_revision", writeup=writeup, actor_id=actor)
+        return writeup
+    status = writeup.status
+    if submit:
+        if status not in CONTRIBUTOR_EDITABLE:
+            raise TransitionError(
+                f"Cette fiche ne peut pas être soumise : elle est {STATUS_WORDS[status]}."
+            )
+        status = "submitted"
+    keep = {"status": status, "featured": writeup.featured, "published_at": writeup.published_at}
+    changed = apply_data(
+        session, writeup, replace(data, slug=writeup.slug, **keep), regie_ids=regie_ids(session)
+    )
+    if changed:
+        record(session, action="edit", writeup=writeup, actor_id=actor)
+    if submit:
+        record(session, action="submit", writeup=writeup, actor_id=actor)
+    return writeup
+
+
+STATUS_WORDS = {
+    "draft": "en brouillon",
+    "submitted": "en relecture",
+    "changes_requested": "en attente de modifications",
+    "published": "publiée",
+    "archived": "archivée",
+}
+CURATOR_ACTIONS = ("publish", "request_changes", "archive", "feature", "unfeature")
+
+
+def transition(
+    session: Session, *, user: Any, writeup: WriteUp, action: str, comment: str = ""
+) -> str:
+    """Apply a curator's action; return a French confirmation. Raises on a refused one."""
+    if not is_curator(user):
+        raise PermissionDenied
+    actor = user.id
+    comment = comment.strip()
+    revision = writeup.status == "published" and writeup.pending_status == "submitted"
+    if action == "publish":
+        if revision:
+            data = fiche_data_from_json(writeup.pending or {}, slug=writeup.slug)
+            keep = {
+                "status": "published",
+                "featured": writeup.featured,
+                "published_at": writeup.published_at,
+            }
+            apply_data(session, writeup, replace(data, **keep), regie_ids=regie_ids(session))
+            writeup.pending, writeup.pending_status = None, None
+            message = "La révision est publiée."
+        elif writeup.status == "submitted":
+            writeup.status = "published"
+            writeup.published_at = writeup.published_at or utcnow().date()
+            writeup.version += 1
+            message = "La fiche est publiée."
+        else:
+            raise TransitionError(
+                f"Impossible de publier : la fiche est {STATUS_WORDS[writeup.status]} et n'a pas été soumise."
+            )
+        writeup.reviewed_at = utcnow()
+        snapshot(session, writeup, actor_id=actor)
+    elif action == "request_changes":
+        if not comment:
+            raise TransitionError("Expliquez les modifications demandées dans le commentaire.")
+        if revision:
+            writeup.pending_status = "changes_requested"
+        elif writeup.status == "submitted":
+            writeup.status = "changes_requested"
+        else:
+            raise TransitionError(
+                f"Impossible de demander des modifications : la fiche est {STATUS_WORDS[writeup.status]}."
+            )
+        writeup.version += 1
+        session.add(
+            Comment(writeup_id=writeup.id, author_id=actor, kind="request_changes", body=comment)
+        )
+        message = "Les modifications sont demandées ; la Régie en est informée sur sa page « Mes fiches »."
+    elif action == "archive":
+        if writeup.status != "published":
+            raise TransitionError(
+                f"Seule une fiche publiée peut être archivée ; celle-ci est {STATUS_WORDS[writeup.status]}."
+            )
+        writeup.status, writeup.featured = "archived", False
+        writeup.version += 1
+        message = "La fiche est archivée : elle n'apparaît plus dans la bibliothèque."
+    elif action in ("feature", "unfeature"):
+        if writeup.status != "published":
+            raise TransitionError("Seule une fiche publiée peut être mise en avant.")
+        wanted = action == "feature"
+        if writeup.featured == wanted:
+            raise TransitionError(
+                "La fiche est déjà mise en avant."
+                if wanted
+                else "La fiche n'est pas mise en avant."
+            )
+        writeup.featured = wanted
+        writeup.version += 1
+        message = (
+            "La fiche est mise en avant sur l'accueil."
+            if wanted
+            else "La fiche n'est plus mise en avant."
+        )
+    else:
+        raise TransitionError(f"Action inconnue « {action[:40]} ».")
+    writeup.updated_at = utcnow()
+    session.add(writeup)
+    record(session, action=action, writeup=writeup, actor_id=actor, comment=comment or None)
+    return message

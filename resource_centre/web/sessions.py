@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from typing import Any
@@ -39,6 +40,10 @@ FLASH_COOKIE = "rc_flash"
 CSRF_ERROR = "Le formulaire a expiré ou ne vient pas de ce site. Rechargez la page et réessayez."
 # Reachable without signing in when the library is private (PUBLIC_READ=false).
 OPEN_PATHS = ("/connexion", "/static/", "/api/health")
+# Form limits (the attachment route's body limit is larger, its files count capped here).
+FORM_MAX_FILES = 15
+FORM_MAX_FIELDS = 400
+FORM_MAX_PART = 200_000
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
@@ -142,12 +147,18 @@ def _own_origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-async def csrf_protect(request: Request) -> None:
-    """Refuse an unsafe request without the session's token or from another site (403)."""
+async def csrf_protect(request: Request) -> AsyncIterator[None]:
+    """Refuse an unsafe request without the session's token or from another site (403).
+
+    The parsed form (shared with the route) is closed after the response, so uploaded
+    files never outlive their request.
+    """
     if request.method in SAFE_METHODS:
+        yield
         return
     settings: Settings = request.app.state.settings
     reason = None
+    form = None
     if request.headers.get("sec-fetch-site") == "cross-site":
         reason = "cross-site fetch"
     origin = request.headers.get("origin")
@@ -158,18 +169,29 @@ async def csrf_protect(request: Request) -> None:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             try:
-                form = await request.form()
-            except Exception:
-                form = None
-            value = form.get("csrf_token") if form is not None else None
+                form = await request.form(
+                    max_files=FORM_MAX_FILES,
+                    max_fields=FORM_MAX_FIELDS,
+                    max_part_size=FORM_MAX_PART,
+                )
+            except HTTPException:
+                raise
+            except Exception as exc:
+                raise HTTPException(400) from exc
+            value = form.get("csrf_token")
             token = value if isinstance(value, str) else None
     if reason is None and not csrf_valid(
         settings.secret_key, getattr(request.state, "csrf_binding", None), token
     ):
         reason = "missing or wrong token"
-    if reason:
-        log.warning("CSRF rejection on %s %s: %s", request.method, request.url.path, reason)
-        raise HTTPException(403, CSRF_ERROR)
+    try:
+        if reason:
+            log.warning("CSRF rejection on %s %s: %s", request.method, request.url.path, reason)
+            raise HTTPException(403, CSRF_ERROR)
+        yield
+    finally:
+        if form is not None:
+            await form.close()
 
 
 # --- Flash messages: a short signed cookie, read once -------------------------------------

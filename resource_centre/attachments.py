@@ -1,0 +1,100 @@
+"""Attachments: allowed types checked by content, size and count limits, safe storage."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_PER_FICHE = 10
+ZIP = b"PK\x03\x04"
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+@dataclass(frozen=True)
+class Kind:
+    content_type: str
+    magic: tuple[bytes, ...]
+    inline: bool = False  # images may be shown in the page; everything else is downloaded
+
+
+KINDS: dict[str, Kind] = {
+    ".pdf": Kind("application/pdf", (b"%PDF-",)),
+    ".png": Kind("image/png", (b"\x89PNG\r\n\x1a\n",), inline=True),
+    ".jpg": Kind("image/jpeg", (b"\xff\xd8\xff",), inline=True),
+    ".jpeg": Kind("image/jpeg", (b"\xff\xd8\xff",), inline=True),
+    ".gif": Kind("image/gif", (b"GIF87a", b"GIF89a"), inline=True),
+    ".webp": Kind("image/webp", (b"RIFF",), inline=True),
+    ".docx": Kind(
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document", (ZIP,)
+    ),
+    ".xlsx": Kind("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (ZIP,)),
+    ".pptx": Kind(
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation", (ZIP,)
+    ),
+    ".odt": Kind("application/vnd.oasis.opendocument.text", (ZIP,)),
+    ".ods": Kind("application/vnd.oasis.opendocument.spreadsheet", (ZIP,)),
+    ".odp": Kind("application/vnd.oasis.opendocument.presentation", (ZIP,)),
+    ".doc": Kind("application/msword", (OLE,)),
+    ".xls": Kind("application/vnd.ms-excel", (OLE,)),
+    ".ppt": Kind("application/vnd.ms-powerpoint", (OLE,)),
+    ".csv": Kind("text/csv", ()),
+}
+ALLOWED_LABEL = "PDF, images (PNG, JPEG, GIF, WebP), documents bureautiques (Word, Excel, PowerPoint, OpenDocument) et CSV"
+
+
+class AttachmentError(ValueError):
+    """A French reason why a file is refused."""
+
+
+def display_name(raw: str | None) -> str:
+    """The name shown to readers: no path, no control or bidi characters, not empty."""
+    name = (raw or "").replace("\x00", "")
+    name = PureWindowsPath(PurePosixPath(name).name).name
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C")
+    name = name.strip().strip(".") or "document"
+    return name[:200]
+
+
+def check(raw_name: str | None, head: bytes, size: int) -> tuple[str, Kind]:
+    """Return (extension, kind) for an acceptable file, or raise AttachmentError."""
+    name = display_name(raw_name)
+    extension = Path(name).suffix.lower()
+    kind = KINDS.get(extension)
+    if kind is None:
+        raise AttachmentError(
+            f"« {name} » : type de fichier non accepté (acceptés : {ALLOWED_LABEL})."
+        )
+    if size == 0:
+        raise AttachmentError(f"« {name} » : le fichier est vide.")
+    if size > MAX_BYTES:
+        raise AttachmentError(
+            f"« {name} » : fichier trop lourd ({size / 1_048_576:.1f} Mo, 10 Mo au plus)."
+        )
+    if kind.magic and not head.startswith(kind.magic):
+        raise AttachmentError(
+            f"« {name} » : le contenu ne correspond pas à un fichier {extension[1:].upper()}."
+        )
+    if extension == ".webp" and head[8:12] != b"WEBP":
+        raise AttachmentError(f"« {name} » : le contenu ne correspond pas à une image WebP.")
+    if extension == ".csv":
+        if b"\x00" in head:
+            raise AttachmentError(f"« {name} » : ce fichier CSV contient des données binaires.")
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # a character cut at the end of the sample is fine
+                try:
+                    head.decode("cp1252")
+                except UnicodeDecodeError:
+                    raise AttachmentError(
+                        f"« {name} » : ce fichier CSV n'est pas du texte."
+                    ) from None
+    return extension, kind
+
+
+def new_stored_name(extension: str) -> str:
+    """A random name, chosen by the server (never derived from the uploaded name)."""
+    return secrets.token_hex(16) + extension

@@ -1,0 +1,418 @@
+"""Contributors' pages: the fiche form, attachments, "Mes fiches"."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from resource_centre.attachments import (
+    KINDS,
+    MAX_PER_FICHE,
+    AttachmentError,
+    check,
+    display_name,
+    new_stored_name,
+)
+from resource_centre.db import read_session, write_session
+from resource_centre.models import Attachment, Comment, FormToken, Regie, Term, User, WriteUp
+from resource_centre.rendering import render_markdown
+from resource_centre.taxonomy import SECTIONS, STATUS_LABELS, VOCABULARIES
+from resource_centre.web import forms
+from resource_centre.web.deps import UserDep, current_user, render
+from resource_centre.web.sessions import set_flash
+from resource_centre.writeups import (
+    Known,
+    PermissionDenied,
+    StaleVersion,
+    TransitionError,
+    can_edit,
+    can_read,
+    check_section_text,
+    create,
+    editable_data,
+    get_by_slug,
+    is_curator,
+    is_revision,
+    save,
+    unique_slug,
+)
+
+router = APIRouter()
+MAX_UPLOAD_BODY = MAX_PER_FICHE * 10 * 1024 * 1024 + 2 * 1024 * 1024
+READ_CHUNK = 1024 * 1024
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _choices(session: Session) -> dict[str, list[tuple[str, str]]]:
+    """Vocabulary values and Régies offered by the form, in their display order."""
+    result: dict[str, list[tuple[str, str]]] = {v.name: [] for v in VOCABULARIES}
+    terms = session.execute(
+        select(Term).where(Term.retired.is_(False)).order_by(Term.position, Term.label)  # type: ignore[attr-defined]
+    ).scalars()
+    for term in terms:
+        result.setdefault(term.vocabulary, []).append((term.slug, term.label))
+    result["regies"] = [
+        (r.slug, r.name)
+        for r in session.execute(
+            select(Regie).where(Regie.retired.is_(False)).order_by(Regie.name)  # type: ignore[attr-defined]
+        ).scalars()
+    ]
+    return result
+
+
+def _user_regie(session: Session, user: User) -> str:
+    if user.regie_id is None:
+        return ""
+    regie = session.get(Regie, user.regie_id)
+    return regie.slug if regie else ""
+
+
+def _similar(request: Request, title: str, summary: str, exclude: str | None) -> list[Any]:
+    """Up to three published fiches close to what is being written (information only)."""
+    words = f"{title} {summary}".strip()
+    if len(words) < 4:
+        return []
+    search = request.app.state.search
+    results = search.search(
+        search.parse({"q": [title or summary], "page_size": ["4"]}), source="hint"
+    )
+    return [hit for hit in results.hits if hit.slug != exclude][:3]
+
+
+def _attachments(session: Session, writeup: WriteUp | None) -> list[Attachment]:
+    if writeup is None or writeup.id is None:
+        return []
+    return list(
+        session.execute(
+            select(Attachment).where(Attachment.writeup_id == writeup.id).order_by(Attachment.id)
+        ).scalars()
+    )
+
+
+def _form_page(
+    request: Request,
+    session: Session,
+    *,
+    form: forms.FicheForm,
+    writeup: WriteUp | None,
+    status_code: int = 200,
+    previews: dict[str, str] | None = None,
+    similar: list[Any] | None = None,
+    conflict: dict[str, Any] | None = None,
+    form_token: str | None = None,
+    version: int | None = None,
+) -> Response:
+    user = current_user(request)
+    return render(
+        request,
+        "contribute/form.html",
+        {
+            "form": form,
+            "values": form.values,
+            "errors": form.errors,
+            "labels": forms.FIELD_LABELS,
+            "sections": SECTIONS,
+            "choices": _choices(session),
+            "writeup": writeup,
+            "revision": writeup is not None and is_revision(user, writeup),
+            "attachments": _attachments(session, writeup),
+            "max_attachments": MAX_PER_FICHE,
+            "accepted": ",".join(sorted(KINDS)),
+            "previews": previews,
+            "similar": similar or [],
+            "conflict": conflict,
+            "form_token": form_token or secrets.token_urlsafe(24),
+            "version": version if version is not None else (writeup.version if writeup else None),
+            "can_choose_regie": is_curator(user),
+            "status_labels": STATUS_LABELS,
+        },
+        status_code=status_code,
+    )
+
+
+async def _read_form(request: Request) -> Any:
+    try:
+        return await request.form(
+            max_files=MAX_PER_FICHE + 5, max_fields=400, max_part_size=200_000
+        )
+    except HTTPException:
+        raise
+    except Exception as exc:
+        raise HTTPException(400) from exc
+
+
+async def _read_files(
+    form: forms.FicheForm, existing: int
+) -> tuple[list[tuple[str, str, bytes]], str | None]:
+    """Read and check the uploaded files; return them, or a French error for the field."""
+    if not form.files:
+        return [], None
+    if existing + len(form.files) > MAX_PER_FICHE:
+        return [], (
+            f"{MAX_PER_FICHE} pièces jointes au plus par fiche : celle-ci en a déjà {existing}, "
+            f"vous en ajoutez {len(form.files)}."
+        )
+    accepted = []
+    for upload in form.files:
+        data = await upload.read(10 * 1024 * 1024 + 1)
+        try:
+            extension, _kind = check(upload.filename, data[:4096], len(data))
+        except AttachmentError as exc:
+            return [], str(exc)
+        accepted.append((display_name(upload.filename), extension, data))
+    return accepted, None
+
+
+def _store_files(
+    request: Request,
+    session: Session,
+    writeup: WriteUp,
+    files: list[tuple[str, str, bytes]],
+    user: User,
+) -> list[Path]:
+    """Write files under the data dir with random names; return their paths."""
+    folder = request.app.state.settings.uploads_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, extension, data in files:
+        stored = new_stored_name(extension)
+        path = folder / stored
+        path.write_bytes(data)
+        written.append(path)
+        session.add(
+            Attachment(
+                writeup_id=writeup.id, stored_name=stored, original_name=name,
+                content_type=KINDS[extension].content_type, size=len(data), uploaded_by=user.id,
+            )
+        )  # fmt: skip
+    return written
+
+
+# --- the form ----------------------------------------------------------------------------
+
+
+@router.get("/contribuer", response_class=HTMLResponse)
+def new_form(request: Request, user: UserDep) -> Response:
+    with read_session(request.app.state.engine) as session:
+        form = forms.FicheForm(values=forms.empty_values(_user_regie(session, user)))
+        return _form_page(request, session, form=form, writeup=None)
+
+
+@router.post("/contribuer", response_class=HTMLResponse, max_body_size=MAX_UPLOAD_BODY)
+async def create_fiche(request: Request, user: UserDep) -> Response:
+    posted = await _read_form(request)
+    return await _handle(request, user, posted, slug=None)
+
+
+@router.get("/fiches/{slug}/modifier", response_class=HTMLResponse)
+def edit_form(request: Request, slug: str, user: UserDep) -> Response:
+    with read_session(request.app.state.engine) as session:
+        writeup = get_by_slug(session, slug)
+        if writeup is None or not can_read(user, writeup):
+            raise HTTPException(404)
+        if not can_edit(user, writeup):
+            raise HTTPException(403, "Cette fiche ne peut pas être modifiée dans son état actuel.")
+        form = forms.FicheForm(values=forms.values_from_data(editable_data(session, writeup, user)))
+        return _form_page(request, session, form=form, writeup=writeup)
+
+
+@router.post("/fiches/{slug}/modifier", response_class=HTMLResponse, max_body_size=MAX_UPLOAD_BODY)
+async def update_fiche(request: Request, slug: str, user: UserDep) -> Response:
+    posted = await _read_form(request)
+    return await _handle(request, user, posted, slug=slug)
+
+
+async def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> Response:
+    engine = request.app.state.engine
+    action = posted.get("action") if isinstance(posted.get("action"), str) else "save"
+    if action not in ("save", "preview", "submit"):
+        action = "save"
+    form = forms.parse(posted)
+    form_token = posted.get("form_token") if isinstance(posted.get("form_token"), str) else None
+    version_text = posted.get("version") if isinstance(posted.get("version"), str) else ""
+    version = int(version_text) if version_text.isdigit() else None
+    with read_session(engine) as session:
+        writeup = get_by_slug(session, slug) if slug else None
+        if slug and (writeup is None or not can_read(user, writeup)):
+            raise HTTPException(404)
+        if writeup is not None and not can_edit(user, writeup):
+            raise HTTPException(403, "Cette fiche ne peut pas être modifiée dans son état actuel.")
+        if not is_curator(user):
+            form.values["regie"] = _user_regie(session, user)  # contributors write for their Régie
+        known = Known.load(session)
+        existing = len(_attachments(session, writeup))
+
+        def page(status: int, **extra: Any) -> Response:
+            return _form_page(
+                request, session, form=form, writeup=writeup, status_code=status,
+                form_token=form_token, version=version, **extra,
+            )  # fmt: skip
+
+        similar = _similar(
+            request, form.values["title"], form.values["summary"], writeup.slug if writeup else None
+        )
+        if action == "preview":
+            # Only what prevents a preview is reported; completeness is checked on save.
+            previews = {}
+            for section in SECTIONS:
+                text = form.values[section.key]
+                if not text.strip():
+                    continue
+                problem = check_section_text(section.key, text)
+                if problem:
+                    form.errors[section.key] = problem
+                else:
+                    previews[section.key] = render_markdown(text)
+            return page(200, previews=previews, similar=similar)
+        target_slug = writeup.slug if writeup else "nouvelle-fiche"
+        form.errors = forms.check(form, known, slug=target_slug, complete=action == "submit")
+        files, file_error = await _read_files(form, existing)
+        if file_error:
+            form.errors["attachments"] = file_error
+        if form.errors:
+            return page(422, similar=similar)
+        if writeup is not None and version is not None and version != writeup.version:
+            current = forms.values_from_data(editable_data(session, writeup, user))
+            return page(409, conflict=current, similar=similar)
+
+    # Write: one transaction for the fiche, its files, its audit events, its journal entry.
+    written: list[Path] = []
+    try:
+        with write_session(engine) as session:
+            actor = session.get(User, user.id)
+            if writeup is None:
+                if form_token:
+                    used = session.get(FormToken, form_token)
+                    if used is not None:  # the same form sent twice: no second fiche
+                        return RedirectResponse(
+                            f"/fiches/{used.used_slug}/modifier", status_code=303
+                        )
+                new_slug = unique_slug(session, form.values["title"])
+                target = create(
+                    session, user=actor, data=form.data(new_slug), submit=action == "submit"
+                )
+                if form_token:
+                    session.add(FormToken(token=form_token, user_id=actor.id, used_slug=new_slug))
+            else:
+                target = get_by_slug(session, writeup.slug, for_update=True)
+                save(session, user=actor, writeup=target, data=form.data(target.slug),
+                     version=version, submit=action == "submit")  # fmt: skip
+            written = _store_files(request, session, target, files, actor)
+            target_slug = target.slug
+            submitted = action == "submit"
+    except IntegrityError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        with read_session(engine) as session:
+            used = session.get(FormToken, form_token) if form_token else None
+        if used is not None:
+            return RedirectResponse(f"/fiches/{used.used_slug}/modifier", status_code=303)
+        raise
+    except StaleVersion:
+        for path in written:
+            path.unlink(missing_ok=True)
+        with read_session(engine) as session:
+            writeup = get_by_slug(session, writeup.slug)
+            current = forms.values_from_data(editable_data(session, writeup, user))
+            return _form_page(request, session, form=form, writeup=writeup, status_code=409,
+                              conflict=current, version=version)  # fmt: skip
+    except (PermissionDenied, TransitionError) as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise HTTPException(
+            409 if isinstance(exc, TransitionError) else 403, str(exc) or None
+        ) from exc
+    request.app.state.sync.notify()
+    if submitted:
+        response = RedirectResponse("/mes-fiches", status_code=303)
+        set_flash(
+            response,
+            request,
+            "Merci ! Votre fiche est envoyée à l'équipe du réseau pour relecture.",
+        )
+    else:
+        response = RedirectResponse(f"/fiches/{target_slug}/modifier", status_code=303)
+        set_flash(response, request, "Brouillon enregistré.")
+    return response
+
+
+# --- attachments -----------------------------------------------------------------------
+
+
+@router.get("/fiches/{slug}/pieces-jointes/{attachment_id}")
+def download(request: Request, slug: str, attachment_id: int) -> Response:
+    user = current_user(request)
+    with read_session(request.app.state.engine) as session:
+        writeup = get_by_slug(session, slug)
+        attachment = session.get(Attachment, attachment_id)
+        if (
+            writeup is None
+            or attachment is None
+            or attachment.writeup_id != writeup.id
+            or not can_read(user, writeup)
+        ):
+            raise HTTPException(404)
+    path = request.app.state.settings.uploads_dir / attachment.stored_name
+    if not path.is_file():
+        raise HTTPException(404)
+    extension = Path(attachment.stored_name).suffix
+    kind = KINDS.get(extension)
+    disposition = "inline" if kind is not None and kind.inline else "attachment"
+    return FileResponse(
+        path,
+        media_type=attachment.content_type,
+        headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.original_name)}",
+            "Content-Security-Policy": "sandbox",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+# --- "Mes fiches" ----------------------------------------------------------------------
+
+
+@router.get("/mes-fiches", response_class=HTMLResponse)
+def mine(request: Request, user: UserDep) -> Response:
+    with read_session(request.app.state.engine) as session:
+        stmt = select(WriteUp).order_by(WriteUp.updated_at.desc())  # type: ignore[attr-defined]
+        conditions = [WriteUp.author_id == user.id]
+        if user.regie_id is not None:
+            conditions.append(WriteUp.regie_id == user.regie_id)
+        writeups = list(session.execute(stmt.where(or_(*conditions))).scalars())
+        ids = [w.id for w in writeups]
+        comments: dict[int, list[Comment]] = {}
+        if ids:
+            for comment in session.execute(
+                select(Comment).where(Comment.writeup_id.in_(ids)).order_by(Comment.at.desc())  # type: ignore[attr-defined]
+            ).scalars():
+                comments.setdefault(comment.writeup_id, []).append(comment)
+        counts = dict(
+            session.execute(
+                select(WriteUp.status, func.count())
+                .where(or_(*conditions))
+                .group_by(WriteUp.status)
+            ).all()
+        )
+        return render(
+            request,
+            "contribute/mine.html",
+            {
+                "writeups": writeups,
+                "comments": comments,
+                "status_labels": STATUS_LABELS,
+                "counts": counts,
+                "can_edit": lambda w: can_edit(user, w),
+            },
+        )
