@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from resource_centre.config import Settings
 from resource_centre.db import make_engine
 from resource_centre.search.indexer import IndexSync, SearchIndex
-from resource_centre.web import accounts, api, contribute, library
+from resource_centre.web import accounts, api, contribute, curate, library
 from resource_centre.web.searching import SearchService
 from resource_centre.web.security import SecurityHeadersMiddleware
 from resource_centre.web.sessions import SessionMiddleware, csrf_protect
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(accounts.router)
     app.include_router(contribute.router)
+    app.include_router(curate.router)
     _install_error_handlers(app)
     return app
 

@@ -22,7 +22,16 @@ from resource_centre.attachments import (
     new_stored_name,
 )
 from resource_centre.db import read_session, write_session
-from resource_centre.models import Attachment, Comment, FormToken, Regie, Term, User, WriteUp
+from resource_centre.models import (
+    Attachment,
+    CapitalisationRequest,
+    Comment,
+    FormToken,
+    Regie,
+    Term,
+    User,
+    WriteUp,
+)
 from resource_centre.rendering import render_markdown
 from resource_centre.taxonomy import SECTIONS, STATUS_LABELS, VOCABULARIES
 from resource_centre.web import forms
@@ -416,3 +425,44 @@ def mine(request: Request, user: UserDep) -> Response:
                 "can_edit": lambda w: can_edit(user, w),
             },
         )
+
+
+# --- "Signaler ce besoin" (from an empty search) --------------------------------------------
+
+NEED_FILTERS = (
+    "theme",
+    "region",
+    "regie",
+    "activity",
+    "audience",
+    "scheme",
+    "year_min",
+    "year_max",
+)
+
+
+@router.post("/besoins")
+async def report_need(request: Request) -> Response:
+    """Record a need for a fiche that does not exist yet; no personal data is asked for."""
+    form = await request.form()
+    query = form.get("q") if isinstance(form.get("q"), str) else ""
+    message = form.get("message") if isinstance(form.get("message"), str) else ""
+    filters: dict[str, list[str]] = {}
+    for name in NEED_FILTERS:
+        values = [v[:100] for v in form.getlist(name) if isinstance(v, str) and v][:20]
+        if values:
+            filters[name] = values
+    with write_session(request.app.state.engine) as session:
+        session.add(
+            CapitalisationRequest(
+                query=query.strip()[:200], filters=filters, message=message.strip()[:2000]
+            )
+        )
+    back = "/fiches" + (f"?q={quote(query)}" if query else "")
+    response = RedirectResponse(back, status_code=303)
+    set_flash(
+        response,
+        request,
+        "Merci : votre besoin est transmis à l'équipe du réseau, qui cherchera une Régie pour en faire une fiche.",
+    )
+    return response
