@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name, not a secret)
+SECRET_KEY_FILE = "secret_key"
 
 
 class Settings(BaseSettings):

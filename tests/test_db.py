@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 from resource_centre.corpus import import_corpus
 from resource_centre.db import alembic_config, make_engine, migrate, read_session, write_session
-from resource_centre.models import IndexJournal, Regie, Term, WriteUp
+from resource_centre.models import IndexJournal, Regie, Term
 from resource_centre.writeups import get_by_slug
 from tests.conftest import TEST_KNOWLEDGE
 from tests.workers import append_partners
@@ -67,11 +67,10 @@ def test_journal_entry_commits_with_the_change(engine):
 def test_rolled_back_change_leaves_no_journal_entry(engine):
     import_corpus(engine, TEST_KNOWLEDGE)
     before = journal(engine)
-    with pytest.raises(RuntimeError):
-        with write_session(engine) as session:
-            get_by_slug(session, "laverie-solidaire-du-canal").status = "archived"
-            session.flush()
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), write_session(engine) as session:
+        get_by_slug(session, "laverie-solidaire-du-canal").status = "archived"
+        session.flush()
+        raise RuntimeError("boom")
     assert journal(engine) == before
     with read_session(engine) as session:
         assert get_by_slug(session, "laverie-solidaire-du-canal").status == "published"
