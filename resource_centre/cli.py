@@ -7,13 +7,15 @@ import secrets
 import shutil
 import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from resource_centre.auth import AccountError, create_user
@@ -36,10 +38,15 @@ err = Console(stderr=True, soft_wrap=True)
 DEMO_CURATOR_EMAIL = "curation@demo.centre-ressources.example"
 
 
-def _context() -> tuple[Settings, object, SearchIndex]:
+@contextmanager
+def _context() -> Iterator[tuple[Settings, Engine, SearchIndex]]:
+    """Settings, engine and index of one command; the engine's connections closed after."""
     settings = Settings()
     engine = make_engine(settings.database_url)
-    return settings, engine, SearchIndex(settings.index_dir, engine)
+    try:
+        yield settings, engine, SearchIndex(settings.index_dir, engine)
+    finally:
+        engine.dispose()
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -50,14 +57,14 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 @app.command()
 def init() -> None:
     """Crée ou met à jour la base de données, puis crée ou rattrape l'index."""
-    settings, engine, index = _context()
-    migrate(engine)
-    out.print("Base de données à jour.")
-    if index.ensure():
-        out.print(f"Index créé dans {settings.index_dir}.")
-    applied = index.catch_up(timeout=10)
-    if applied:
-        out.print(f"Index rattrapé : {applied} modification(s) appliquée(s).")
+    with _context() as (settings, engine, index):
+        migrate(engine)
+        out.print("Base de données à jour.")
+        if index.ensure():
+            out.print(f"Index créé dans {settings.index_dir}.")
+        applied = index.catch_up(timeout=10)
+        if applied:
+            out.print(f"Index rattrapé : {applied} modification(s) appliquée(s).")
 
 
 @app.command("import")
@@ -65,19 +72,19 @@ def import_(
     path: Annotated[Path, typer.Argument(help="Dossier au format knowledge/.")],
 ) -> None:
     """Importe un dossier knowledge/ (mise à jour par slug) ; code 1 si un fichier est rejeté."""
-    _, engine, index = _context()
-    migrate(engine)
-    report = import_corpus(engine, path)
-    for problem in report.problems:
-        err.print(str(problem), highlight=False, markup=False)
-    out.print(
-        f"{report.created} fiche(s) créée(s), {report.updated} mise(s) à jour, "
-        f"{report.unchanged} inchangée(s), {len(report.rejected_files)} fichier(s) rejeté(s)."
-    )
-    index.ensure()
-    index.catch_up(timeout=5)
-    if not report.ok:
-        raise typer.Exit(1)
+    with _context() as (_, engine, index):
+        migrate(engine)
+        report = import_corpus(engine, path)
+        for problem in report.problems:
+            err.print(str(problem), highlight=False, markup=False)
+        out.print(
+            f"{report.created} fiche(s) créée(s), {report.updated} mise(s) à jour, "
+            f"{report.unchanged} inchangée(s), {len(report.rejected_files)} fichier(s) rejeté(s)."
+        )
+        index.ensure()
+        index.catch_up(timeout=5)
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -85,44 +92,44 @@ def export(
     path: Annotated[Path, typer.Argument(help="Dossier de destination.")],
 ) -> None:
     """Écrit toute la bibliothèque au format knowledge/."""
-    _, engine, _ = _context()
-    count = export_corpus(engine, path)
-    out.print(f"{count} fiche(s) exportée(s) dans {path}.")
+    with _context() as (_, engine, _):
+        count = export_corpus(engine, path)
+        out.print(f"{count} fiche(s) exportée(s) dans {path}.")
 
 
 @app.command()
 def reindex() -> None:
     """Reconstruit l'index depuis la base ; la recherche continue pendant la reconstruction."""
-    _, _, index = _context()
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=out,
-    ) as progress:  # fmt: skip
-        task = progress.add_task("Indexation", total=None)
-        count = index.rebuild(
-            progress=lambda done, total: progress.update(task, completed=done, total=total)
-        )
-    out.print(f"Index reconstruit : {count} fiche(s) publiée(s).")
+    with _context() as (_, _, index):
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=out,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("Indexation", total=None)
+            count = index.rebuild(
+                progress=lambda done, total: progress.update(task, completed=done, total=total)
+            )
+        out.print(f"Index reconstruit : {count} fiche(s) publiée(s).")
 
 
 @app.command()
 def check() -> None:
     """Compare l'index et la base ; code 1 s'ils diffèrent."""
-    _, _, index = _context()
-    report = index.check()
-    for label, slugs in (
-        ("absente de l'index", report.missing),
-        ("dans l'index mais non publiée", report.extra),
-        ("périmée dans l'index", report.stale),
-    ):
-        for slug in slugs:
-            out.print(f"{slug} : {label}", highlight=False)
-    if report.pending:
-        out.print(f"{report.pending} modification(s) du journal pas encore appliquée(s)")
-    if not report.ok:
-        out.print("L'index diffère de la base (corrigez avec : resource-centre reindex).")
-        raise typer.Exit(1)
-    out.print("Index et base concordent.")
+    with _context() as (_, _, index):
+        report = index.check()
+        for label, slugs in (
+            ("absente de l'index", report.missing),
+            ("dans l'index mais non publiée", report.extra),
+            ("périmée dans l'index", report.stale),
+        ):
+            for slug in slugs:
+                out.print(f"{slug} : {label}", highlight=False)
+        if report.pending:
+            out.print(f"{report.pending} modification(s) du journal pas encore appliquée(s)")
+        if not report.ok:
+            out.print("L'index diffère de la base (corrigez avec : resource-centre reindex).")
+            raise typer.Exit(1)
+        out.print("Index et base concordent.")
 
 
 @app.command("create-user")
@@ -146,18 +153,18 @@ def create_user_command(
         password = getpass.getpass("Mot de passe : ")
         if password != getpass.getpass("Mot de passe (confirmation) : "):
             raise _fail("les deux mots de passe diffèrent")
-    _, engine, _ = _context()
-    migrate(engine)
-    try:
-        with write_session(engine) as session:
-            create_user(
-                session, email=email, password=password, role=role, regie_slug=regie, name=name
-            )
-    except AccountError as exc:
-        raise _fail(str(exc)) from None
-    out.print(f"Compte créé : {email.strip().lower()} ({role}).", highlight=False)
-    if generate:
-        out.print(f"Mot de passe : {password}", highlight=False)
+    with _context() as (_, engine, _):
+        migrate(engine)
+        try:
+            with write_session(engine) as session:
+                create_user(
+                    session, email=email, password=password, role=role, regie_slug=regie, name=name
+                )
+        except AccountError as exc:
+            raise _fail(str(exc)) from None
+        out.print(f"Compte créé : {email.strip().lower()} ({role}).", highlight=False)
+        if generate:
+            out.print(f"Mot de passe : {password}", highlight=False)
 
 
 @app.command()
@@ -182,11 +189,10 @@ def backup(
     try:
         with dest:
             source.backup(dest, pages=-1)  # one step: consistent even while others write
+        count = dest.execute("SELECT count(*) FROM writeup").fetchone()[0]
     finally:
         dest.close()
         source.close()
-    with read_session(make_engine(f"sqlite:///{target}")) as session:
-        count = count_fiches(session)
     out.print(f"Sauvegarde écrite dans {target} ({count} fiche(s)).")
 
 
@@ -209,30 +215,30 @@ def serve(
 @app.command()
 def bootstrap() -> None:
     """Prépare une installation : base, index, corpus de démonstration et compte de curation."""
-    settings, engine, index = _context()
-    migrate(engine)
-    with read_session(engine) as session:
-        new_database = session.execute(select(func.count()).select_from(User)).scalar_one() == 0
-        empty = count_fiches(session) == 0
-    if empty and settings.knowledge_dir.is_dir():
-        out.print(f"Import du corpus de démonstration depuis {settings.knowledge_dir}…")
-        report = import_corpus(engine, settings.knowledge_dir)
-        for problem in report.problems:
-            err.print(str(problem), highlight=False, markup=False)
-    if index.ensure():
-        out.print(f"Index créé dans {settings.index_dir}.")
-    index.catch_up(timeout=10)
-    with read_session(engine) as session:
-        total, published = count_fiches(session), count_fiches(session, status="published")
-    out.print(f"{total} fiche(s) dans la base, dont {published} publiée(s).")
-    if new_database:
-        password = secrets.token_urlsafe(12)
-        with write_session(engine) as session:
-            create_user(session, email=DEMO_CURATOR_EMAIL, password=password, role="curator",
-                        name="Équipe de curation (démo)")  # fmt: skip
-        out.print("Compte de curation de démonstration (affiché une seule fois) :")
-        out.print(f"  e-mail : {DEMO_CURATOR_EMAIL}", highlight=False)
-        out.print(f"  mot de passe : {password}", highlight=False)
+    with _context() as (settings, engine, index):
+        migrate(engine)
+        with read_session(engine) as session:
+            new_database = session.execute(select(func.count()).select_from(User)).scalar_one() == 0
+            empty = count_fiches(session) == 0
+        if empty and settings.knowledge_dir.is_dir():
+            out.print(f"Import du corpus de démonstration depuis {settings.knowledge_dir}…")
+            report = import_corpus(engine, settings.knowledge_dir)
+            for problem in report.problems:
+                err.print(str(problem), highlight=False, markup=False)
+        if index.ensure():
+            out.print(f"Index créé dans {settings.index_dir}.")
+        index.catch_up(timeout=10)
+        with read_session(engine) as session:
+            total, published = count_fiches(session), count_fiches(session, status="published")
+        out.print(f"{total} fiche(s) dans la base, dont {published} publiée(s).")
+        if new_database:
+            password = secrets.token_urlsafe(12)
+            with write_session(engine) as session:
+                create_user(session, email=DEMO_CURATOR_EMAIL, password=password, role="curator",
+                            name="Équipe de curation (démo)")  # fmt: skip
+            out.print("Compte de curation de démonstration (affiché une seule fois) :")
+            out.print(f"  e-mail : {DEMO_CURATOR_EMAIL}", highlight=False)
+            out.print(f"  mot de passe : {password}", highlight=False)
 
 
 def main() -> None:

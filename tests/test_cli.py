@@ -89,6 +89,7 @@ def test_create_user_reads_password_from_stdin_and_hashes_it(env):
     engine = make_engine(env["RESOURCE_CENTRE_DATABASE_URL"])
     with read_session(engine) as session:
         user = session.execute(select(User).where(User.email == "camille@exemple.org")).scalar_one()
+    engine.dispose()
     assert user.role == "contributor" and user.password_hash.startswith("$argon2id$")
     assert "un mot de passe solide" not in user.password_hash
     assert verify_password("un mot de passe solide", user.password_hash)
@@ -136,6 +137,7 @@ def test_backup_copies_a_database_holding_every_fiche(env, tmp_path, database_ur
     copy = make_engine(f"sqlite:///{tmp_path / 'b' / 'resource_centre.db'}")
     with read_session(copy) as session:
         assert count_fiches(session) == 6
+    copy.dispose()
     assert (tmp_path / "b" / "uploads" / "piece.pdf").read_bytes() == b"%PDF-1.4"
 
 
