@@ -1,29 +1,472 @@
-"""Public pages of the library (placeholder home until the library issue)."""
+"""The public library: home, search and browse, fiches, Régies and the Atom feed."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+import difflib
+import re
+from dataclasses import replace
+from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import urlencode
 
-from resource_centre.web.deps import SessionDep, render
-from resource_centre.writeups import count_fiches
+from babel.dates import format_date
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import and_, func, select
+
+from resource_centre.models import Regie, WriteUp
+from resource_centre.search.indexer import IndexUnavailable
+from resource_centre.search.query import FacetValue, Hit, SearchRequest, SearchResults, run
+from resource_centre.taxonomy import FACET_LABELS, REGIE_KINDS, SECTIONS, fold
+from resource_centre.web import facets as states
+from resource_centre.web.deps import SearchDep, SessionDep, current_user, render
+from resource_centre.web.searching import SearchService
+from resource_centre.writeups import get_by_slug
 
 router = APIRouter()
 
+HOME_LATEST = 6
+HOME_FEATURED = 3
+RELATED = 3
+REGIE_FICHES = 50
+FEED_ENTRIES = 50
+CLOSEST_THEMES = 5
+MAX_SLUG_CHARS = 120
+SIGN_IN_PATH = "/connexion"
 
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request, session: SessionDep) -> HTMLResponse:
-    published = count_fiches(session, status="published")
-    return render(request, "library/home.html", {"published": published})
+
+# --- Helpers -------------------------------------------------------------------------------
 
 
-@router.get("/fiches/{slug}", response_class=HTMLResponse, name="fiche")
-def fiche(request: Request, slug: str, session: SessionDep) -> HTMLResponse:
-    from fastapi import HTTPException
+def _base(request: Request) -> str:
+    return request.url_for("library").path
 
-    from resource_centre.writeups import get_by_slug
 
-    writeup = get_by_slug(session, slug)
+def _params(request: Request) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, []).append(value)
+    return params
+
+
+def _sign_in_redirect(request: Request) -> Response | None:
+    """Send visitors to sign-in when the library is private (PUBLIC_READ=false)."""
+    if request.app.state.settings.public_read or current_user(request) is not None:
+        return None
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"{SIGN_IN_PATH}?{urlencode({'next': target})}", status_code=303)
+
+
+def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Any:
+    response = render(request, template, context, status_code=status)
+    if current_user(request) is not None:  # pages of a signed-in user show contact details
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _quiet_search(search: SearchService, request: SearchRequest) -> SearchResults | None:
+    """Run a search that is not the user's own (hints, counts): not logged."""
+    try:
+        searcher = search.index.searcher()
+    except IndexUnavailable:
+        return None
+    return run(searcher, request, labels=search.labels(), body_text=None)
+
+
+def french_date(value: date | datetime | None) -> str:
+    """Return "10 janvier 2023" (or "" for no date)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = _aware(value).date()
+    return format_date(value, "long", locale="fr_FR")
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite gives back naive datetimes; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def hit_from_writeup(writeup: WriteUp, regie: Regie | None) -> Hit:
+    """Return the result card of a fiche read from the database."""
+    return Hit(
+        slug=writeup.slug,
+        title=writeup.title,
+        summary=writeup.summary,
+        regie_slug=regie.slug if regie else None,
+        regie_name=regie.name if regie else None,
+        region=regie.region if regie else None,
+        themes=list(writeup.themes),
+        activity=writeup.activity,
+        audiences=list(writeup.audiences),
+        schemes=list(writeup.schemes),
+        year_start=writeup.year_start,
+        year_end=writeup.year_end,
+        published_at=writeup.published_at,
+        featured=writeup.featured,
+        score=None,
+        highlights={},
+    )
+
+
+def closest_themes(
+    q: str, themes: dict[str, str], counts: dict[str, int], limit: int = CLOSEST_THEMES
+) -> list[FacetValue]:
+    """Return the themes whose labels look most like the text, else the largest ones."""
+    words = [w for w in fold(q).replace("-", " ").split() if len(w) >= 3]
+    scored: list[tuple[float, str]] = []
+    for slug, label in themes.items():
+        label_words = fold(label).replace("-", " ").replace("'", " ").split()
+        best = 0.0
+        for word in words:
+            for candidate in label_words:
+                if len(candidate) < 3:
+                    continue
+                if candidate.startswith(word[:5]) or word.startswith(candidate[:5]):
+                    best = max(best, 1.0)
+                else:
+                    best = max(best, difflib.SequenceMatcher(None, word, candidate).ratio())
+        if best >= 0.75:
+            scored.append((best, slug))
+    scored.sort(key=lambda item: (-item[0], -counts.get(item[1], 0), themes[item[1]]))
+    chosen = [slug for _, slug in scored if counts.get(slug, 0) > 0][:limit]
+    if not chosen:
+        chosen = sorted(counts, key=lambda s: (-counts[s], themes.get(s, s)))[:limit]
+    return [FacetValue(s, themes.get(s, s), counts.get(s, 0)) for s in chosen]
+
+
+# --- Pages ---------------------------------------------------------------------------------
+
+
+@router.get("/", name="home")
+def home(request: Request, session: SessionDep, search: SearchDep) -> Any:
+    if (redirect := _sign_in_redirect(request)) is not None:
+        return redirect
+    featured = [
+        hit_from_writeup(w, r)
+        for w, r in session.execute(
+            select(WriteUp, Regie)
+            .outerjoin(Regie, WriteUp.regie_id == Regie.id)  # type: ignore[arg-type]
+            .where(WriteUp.status == "published", WriteUp.featured.is_(True))  # type: ignore[attr-defined]
+            .order_by(WriteUp.published_at.desc(), WriteUp.id.desc())  # type: ignore[union-attr]
+            .limit(HOME_FEATURED)
+        ).all()
+    ]
+    shown = {h.slug for h in featured}
+    results = search.search(SearchRequest(sort="recent", page_size=HOME_LATEST + len(shown)))
+    latest = [h for h in results.hits if h.slug not in shown][:HOME_LATEST]
+    labels = search.labels()
+    counts = {fv.value: fv.count for fv in results.facets.get("theme", [])}
+    base = _base(request)
+    themes = [
+        {"label": label, "count": counts[slug], "url": states.filter_url(base, "theme", slug)}
+        for slug, label in labels.get("theme", {}).items()
+        if counts.get(slug)
+    ]
+    context = {
+        "featured": featured,
+        "latest": latest,
+        "themes": themes,
+        "total": results.total,
+        "total_words": states.count_words(results.total),
+        "regie_count": len(results.facets.get("regie", [])),
+        "labels": labels,
+        "notices": results.notices,
+    }
+    return _page(request, "library/home.html", context)
+
+
+@router.get("/fiches", name="library")
+def library(request: Request, search: SearchDep) -> Any:
+    if (redirect := _sign_in_redirect(request)) is not None:
+        return redirect
+    wanted = search.parse(_params(request))
+    results = search.search(wanted)
+    labels = search.labels()
+    base = _base(request)
+    chips = states.chips(base, wanted, labels)
+    year_values = sorted(int(fv.value) for fv in results.facets.get("year", []))
+    context: dict[str, Any] = {
+        "wanted": wanted,
+        "results": results,
+        "labels": labels,
+        "base": base,
+        "q": wanted.q,
+        "facets": states.decorate(base, wanted, results.facets),
+        "chips": chips,
+        "clear_url": states.clear_url(base),
+        "sort_options": states.sort_options(wanted),
+        "default_sort": "relevance" if wanted.q.strip() else "recent",
+        "pagination": states.pagination(base, wanted, results.total),
+        "count_words": states.count_words(results.total),
+        "suggestion_url": (
+            states.with_query(base, wanted, results.suggestion) if results.suggestion else None
+        ),
+        "year_first": year_values[0] if year_values else None,
+        "year_last": year_values[-1] if year_values else None,
+        # The header's search box keeps the filters: a new text searches within them.
+        "search_hidden": [
+            (k, v) for k, v in states.state_items(wanted) if k not in ("q", "sort", "page")
+        ],
+        "filters_active": sum(1 for c in chips if c.name != "q"),
+    }
+    if results.total == 0:
+        context.update(_zero_result_help(search, base, wanted, chips, labels))
+    title = f"Recherche « {wanted.q.strip()} »" if wanted.q.strip() else "Bibliothèque des fiches"
+    if wanted.page > 1:
+        title += f" (page {wanted.page})"
+    context["page_title"] = title
+    return _page(request, "library/list.html", context)
+
+
+def _zero_result_help(
+    search: SearchService,
+    base: str,
+    wanted: SearchRequest,
+    chips: list[states.Chip],
+    labels: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """Say which filter to remove (with what it would give) and which themes are close."""
+    filters = [c for c in chips if c.name != "q"]
+    removals = []
+    if len(filters) <= 6:  # a few quick counts; beyond that "Tout effacer" says enough
+        for chip in filters:
+            found = _quiet_search(search, replace(chip.without, page_size=1))
+            removals.append({"chip": chip, "total": found.total if found else None})
+    text_only = _quiet_search(search, SearchRequest(q=wanted.q, page_size=1))
+    counts = {fv.value: fv.count for fv in text_only.facets.get("theme", [])} if text_only else {}
+    if not counts:
+        overall = _quiet_search(search, SearchRequest(page_size=1))
+        counts = {fv.value: fv.count for fv in overall.facets.get("theme", [])} if overall else {}
+    return {
+        "removals": removals,
+        "text_only_total": text_only.total if text_only and filters and wanted.q.strip() else None,
+        "text_only_url": states.url_of(base, SearchRequest(q=wanted.q)),
+        "close_themes": [
+            {
+                "label": fv.label,
+                "count": fv.count,
+                "url": states.filter_url(base, "theme", fv.value),
+            }
+            for fv in closest_themes(wanted.q, labels.get("theme", {}), counts)
+        ],
+    }
+
+
+@router.get("/fiches/{slug}", name="fiche")
+def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -> Any:
+    if (redirect := _sign_in_redirect(request)) is not None:
+        return redirect
+    writeup = get_by_slug(session, slug) if len(slug) <= MAX_SLUG_CHARS else None
     if writeup is None or writeup.status != "published":
-        raise HTTPException(404)
-    return render(request, "library/home.html", {"published": 1})
+        raise HTTPException(404, "Cette fiche n'existe pas ou n'est pas publiée.")
+    regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
+    labels = search.labels()
+    base = _base(request)
+
+    def values(facet: str, slugs: list[str]) -> list[dict[str, str]]:
+        facet_labels = labels.get(facet, {})
+        return [
+            {"label": facet_labels.get(s, s), "url": states.filter_url(base, facet, s)}
+            for s in slugs
+        ]
+
+    meta: list[dict[str, Any]] = []
+    if regie is not None:
+        meta.append({"label": "Régie", "values": values("regie", [regie.slug])})
+        meta.append({"label": "Région", "values": values("region", [regie.region])})
+    if writeup.year_start or writeup.year_end:
+        years = SearchRequest(year_min=writeup.year_start, year_max=writeup.year_end)
+        meta.append(
+            {
+                "label": "Années",
+                "values": [{"label": _years(writeup), "url": states.url_of(base, years)}],
+            }
+        )
+    for facet, slugs in (
+        ("theme", writeup.themes),
+        ("activity", [writeup.activity] if writeup.activity else []),
+        ("audience", writeup.audiences),
+        ("scheme", writeup.schemes),
+    ):
+        if slugs:
+            meta.append({"label": FACET_LABELS[facet], "values": values(facet, slugs)})
+    if writeup.partners:
+        meta.append(
+            {
+                "label": "Partenaires",
+                "values": [
+                    {"label": p, "url": f"{base}?{urlencode({'q': _phrase(p)})}"}
+                    for p in writeup.partners
+                ],
+            }
+        )
+    sections = [
+        {"key": s.key, "heading": s.heading, "html": writeup.sections_html[s.key]}
+        for s in SECTIONS
+        if (writeup.sections_html.get(s.key) or "").strip()
+    ]
+    context = {
+        "writeup": writeup,
+        "regie": regie,
+        "regie_kind": REGIE_KINDS.get(regie.kind, "Régie") if regie else None,
+        "region_label": labels.get("region", {}).get(regie.region, regie.region) if regie else None,
+        "sections": sections,
+        "meta": meta,
+        "years": _years(writeup),
+        "related": search.related(writeup.slug, limit=RELATED),
+        "labels": labels,
+        "updated": french_date(writeup.updated_at),
+        "updated_iso": _aware(writeup.updated_at).date().isoformat(),
+        "published": french_date(writeup.published_at),
+        "canonical": str(request.url_for("fiche", slug=writeup.slug)),
+    }
+    return _page(request, "library/fiche.html", context)
+
+
+def _phrase(text: str) -> str:
+    return '"' + text.replace('"', " ").strip() + '"'
+
+
+def _years(writeup: WriteUp | Hit) -> str:
+    start, end = writeup.year_start, writeup.year_end
+    if start and end:
+        return str(start) if start == end else f"{start}–{end}"
+    if start:
+        return f"depuis {start}"
+    if end:
+        return f"jusqu’en {end}"
+    return ""
+
+
+@router.get("/regies", name="regies")
+def regies(request: Request, session: SessionDep, search: SearchDep) -> Any:
+    if (redirect := _sign_in_redirect(request)) is not None:
+        return redirect
+    rows = session.execute(
+        select(Regie, func.count(WriteUp.id))  # type: ignore[arg-type]
+        .outerjoin(
+            WriteUp,
+            and_(WriteUp.regie_id == Regie.id, WriteUp.status == "published"),  # type: ignore[arg-type]
+        )
+        .where(Regie.retired.is_(False))  # type: ignore[attr-defined]
+        .group_by(Regie.id)  # type: ignore[arg-type]
+    ).all()
+    region_labels = search.labels().get("region", {})
+    groups: dict[str, dict[str, Any]] = {}
+    for regie, count in rows:
+        label = region_labels.get(regie.region, regie.region)
+        group = groups.setdefault(
+            regie.region, {"slug": regie.region, "label": label, "regies": []}
+        )
+        group["regies"].append(
+            {
+                "regie": regie,
+                "kind": REGIE_KINDS.get(regie.kind, "Régie"),
+                "count": count,
+                "count_words": states.count_words(count),
+            }
+        )
+    ordered = sorted(groups.values(), key=lambda g: fold(g["label"]))
+    for group in ordered:
+        group["regies"].sort(key=lambda item: fold(item["regie"].name))
+    context = {"groups": ordered, "regie_count": len(rows)}
+    return _page(request, "library/regies.html", context)
+
+
+@router.get("/regies/{slug}", name="regie")
+def regie(request: Request, slug: str, session: SessionDep, search: SearchDep) -> Any:
+    if (redirect := _sign_in_redirect(request)) is not None:
+        return redirect
+    found = (
+        session.execute(select(Regie).where(Regie.slug == slug)).scalars().first()
+        if len(slug) <= MAX_SLUG_CHARS
+        else None
+    )
+    if found is None or found.retired:
+        raise HTTPException(404, "Cette Régie n'existe pas.")
+    results = _quiet_search(
+        search,
+        SearchRequest(filters={"regie": [found.slug]}, sort="recent", page_size=REGIE_FICHES),
+    )
+    hits = results.hits if results else []
+    total = results.total if results else 0
+    labels = search.labels()
+    base = _base(request)
+    context = {
+        "regie": found,
+        "kind": REGIE_KINDS.get(found.kind, "Régie"),
+        "region_label": labels.get("region", {}).get(found.region, found.region),
+        "region_url": states.filter_url(base, "region", found.region),
+        "hits": hits,
+        "total": total,
+        "count_words": states.count_words(total),
+        "library_url": states.filter_url(base, "regie", found.slug),
+        "labels": labels,
+    }
+    return _page(request, "library/regie.html", context)
+
+
+@router.get("/flux.atom", name="feed")
+def feed(request: Request, session: SessionDep) -> Any:
+    if (redirect := _sign_in_redirect(request)) is not None:
+        return redirect
+    rows = session.execute(
+        select(WriteUp, Regie)
+        .outerjoin(Regie, WriteUp.regie_id == Regie.id)  # type: ignore[arg-type]
+        .where(WriteUp.status == "published")
+        .order_by(
+            WriteUp.published_at.desc(),  # type: ignore[union-attr]
+            WriteUp.updated_at.desc(),  # type: ignore[attr-defined]
+            WriteUp.id.desc(),  # type: ignore[union-attr]
+        )
+        .limit(FEED_ENTRIES)
+    ).all()
+    entries = []
+    for writeup, regie in rows:
+        updated = _aware(writeup.updated_at)
+        title, summary = _xml_text(writeup.title), _xml_text(writeup.summary)
+        published = (
+            datetime.combine(writeup.published_at, time(), tzinfo=UTC)
+            if writeup.published_at
+            else updated
+        )
+        entries.append(
+            {
+                "title": title,
+                "summary": summary,
+                "themes": writeup.themes,
+                "author": _xml_text(regie.name) if regie else None,
+                "url": str(request.url_for("fiche", slug=writeup.slug)),
+                "published": _rfc3339(published),
+                "updated": _rfc3339(max(updated, published)),
+                "updated_at": max(updated, published),
+            }
+        )
+    feed_updated = max((e["updated_at"] for e in entries), default=datetime(2024, 1, 1, tzinfo=UTC))
+    context = {
+        "entries": entries,
+        "updated": _rfc3339(feed_updated),
+        "feed_url": str(request.url_for("feed")),
+        "home_url": str(request.url_for("home")),
+        "labels": request.app.state.search.labels(),
+    }
+    templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request,
+        "library/feed.xml",
+        context,
+        media_type="application/atom+xml; charset=utf-8",
+    )
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Drop the characters XML 1.0 forbids (the feed must stay well-formed)."""
+    return _XML_INVALID.sub("", text)
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
