@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import secrets
 from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -24,6 +25,7 @@ from resource_centre.web.searching import SearchService
 from resource_centre.writeups import get_by_slug
 
 router = APIRouter()
+CLICK_TOKEN = re.compile(r"[0-9a-f]{16}")
 
 HOME_LATEST = 6
 HOME_FEATURED = 3
@@ -181,7 +183,8 @@ def library(request: Request, search: SearchDep) -> Any:
     if (redirect := _sign_in_redirect(request)) is not None:
         return redirect
     wanted = search.parse(_params(request))
-    results = search.search(wanted)
+    token = secrets.token_hex(8) if wanted.q.strip() or wanted.filters else ""
+    results = search.search(wanted, token=token)
     labels = search.labels()
     base = _base(request)
     chips = states.chips(base, wanted, labels)
@@ -209,6 +212,7 @@ def library(request: Request, search: SearchDep) -> Any:
             (k, v) for k, v in states.state_items(wanted) if k not in ("q", "sort", "page")
         ],
         "filters_active": sum(1 for c in chips if c.name != "q"),
+        "click_token": token,
     }
     if results.total == 0:
         context.update(_zero_result_help(search, base, wanted, chips, labels))
@@ -260,6 +264,9 @@ def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -
     writeup = get_by_slug(session, slug) if len(slug) <= MAX_SLUG_CHARS else None
     if writeup is None or writeup.status != "published":
         raise HTTPException(404, "Cette fiche n'existe pas ou n'est pas publiée.")
+    token = request.query_params.get("s", "")
+    if CLICK_TOKEN.fullmatch(token):  # opened from a search result: the radar counts it
+        search.log.click(token, writeup.slug)
     regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
     labels = search.labels()
     base = _base(request)

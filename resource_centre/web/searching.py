@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from resource_centre.db import read_session, write_session
-from resource_centre.models import SearchLog, WriteUp
+from resource_centre.models import SearchClick, SearchLog, WriteUp
 from resource_centre.search.indexer import IndexUnavailable, SearchIndex
 from resource_centre.search.labels import Labels, load_labels
 from resource_centre.search.query import (
@@ -65,8 +65,13 @@ class SearchService:
     def parse(self, params: Mapping[str, list[str]]) -> SearchRequest:
         return request_from_params(params, self.known())
 
-    def search(self, request: SearchRequest, *, source: str = "web") -> SearchResults:
-        """Run a search; an unavailable index gives an empty result with a notice."""
+    def search(
+        self, request: SearchRequest, *, source: str = "web", token: str = ""
+    ) -> SearchResults:
+        """Run a search; an unavailable index gives an empty result with a notice.
+
+        `token` goes into the search log and into result links, to count opened results.
+        """
         started = time.perf_counter()
         try:
             searcher = self.index.searcher()
@@ -75,7 +80,7 @@ class SearchService:
         results = run(searcher, request, labels=self.labels(), body_text=self.body_text)
         elapsed = (time.perf_counter() - started) * 1000
         if request.q.strip() or request.filters:
-            self.log.add(request, results.total, elapsed, source)
+            self.log.add(request, results.total, elapsed, source, token)
         return results
 
     def related(self, slug: str, limit: int = 3) -> list[Hit]:
@@ -112,11 +117,13 @@ class SearchLogWriter:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._queue: queue.Queue[SearchLog] = queue.Queue(maxsize=10_000)
+        self._queue: queue.Queue[SearchLog | SearchClick] = queue.Queue(maxsize=10_000)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def add(self, request: SearchRequest, total: int, elapsed_ms: float, source: str) -> None:
+    def add(
+        self, request: SearchRequest, total: int, elapsed_ms: float, source: str, token: str = ""
+    ) -> None:
         filters: dict[str, Any] = {k: list(v) for k, v in request.filters.items()}
         if request.year_min is not None:
             filters["year_min"] = request.year_min
@@ -124,8 +131,15 @@ class SearchLogWriter:
             filters["year_max"] = request.year_max
         entry = SearchLog(
             query=request.q.strip()[:200], filters=filters, total=total,
-            duration_ms=round(elapsed_ms, 2), source=source,
+            duration_ms=round(elapsed_ms, 2), source=source, token=token,
         )  # fmt: skip
+        self._put(entry)
+
+    def click(self, token: str, slug: str) -> None:
+        """Record that a result of the search `token` was opened."""
+        self._put(SearchClick(token=token, slug=slug))
+
+    def _put(self, entry: SearchLog | SearchClick) -> None:
         try:
             self._queue.put_nowait(entry)
         except queue.Full:
@@ -144,7 +158,7 @@ class SearchLogWriter:
         self.flush()
 
     def flush(self) -> None:
-        batch: list[SearchLog] = []
+        batch: list[SearchLog | SearchClick] = []
         while True:
             try:
                 batch.append(self._queue.get_nowait())

@@ -331,3 +331,32 @@ def test_admin_manages_accounts_curator_cannot(client, app, login_as, make_user)
 
     other = type(client)(app)
     assert login(other, target).status_code == 422  # a deactivated account cannot sign in
+
+
+def test_opened_results_are_counted_and_searches_without_click_are_shown(client, app, login_as):
+    import re
+
+    page = client.get("/fiches", params={"q": "laverie"}).text
+    link = re.search(r'href="(/fiches/laverie-solidaire-du-canal\?s=[0-9a-f]{16})"', page).group(1)
+    assert client.get(link).status_code == 200
+    client.get("/fiches", params={"q": "jardin"})  # results shown, none opened
+    app.state.search.log.flush()
+    from resource_centre.models import SearchClick
+
+    with read_session(app.state.engine) as session:
+        click = session.execute(select(SearchClick)).scalar_one()
+    assert click.slug == "laverie-solidaire-du-canal" and link.endswith(click.token)
+    login_as("curator")
+    radar = client.get("/curation/radar").text
+    no_click = radar.split('id="noclick-titre"')[1].split("</section>")[0]
+    assert "jardin (1)" in no_click and "laverie" not in no_click
+
+
+def test_flash_message_after_an_action_is_shown_once(client, app, login_as):
+    login_as("curator")
+    set_state(app, "laverie-solidaire-du-canal", "published")
+    response = act(client, "laverie-solidaire-du-canal", "feature")
+    page = client.get(response.headers["location"]).text
+    assert "La fiche est mise en avant sur l&#39;accueil." in page and 'role="status"' in page
+    again = client.get(response.headers["location"]).text
+    assert "La fiche est mise en avant" not in again
