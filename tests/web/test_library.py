@@ -106,7 +106,7 @@ def section_headings(page: Page) -> list[str]:
 # --- Inert user content --------------------------------------------------------------------
 
 OUR_SCRIPT = "/static/site.js"
-ALLOWED_FORMS = {"/fiches", "/deconnexion"}
+ALLOWED_FORMS = {"/fiches", "/deconnexion", "/besoins"}
 ALLOWED_LINK_RELS = {"stylesheet", "icon", "alternate", "canonical"}
 ALLOWED_META = {"viewport", "description", "robots"}
 SAFE_SCHEMES = {"", "http", "https", "mailto"}
@@ -298,7 +298,12 @@ def test_home(client):
 
 def cards(page: Page) -> list[str]:
     """Return the slugs of the fiches a page links to, in order."""
-    return [h.removeprefix("/fiches/") for h in page.hrefs() if h.startswith("/fiches/")]
+    # Result links carry the search's log token (?s=…) for the radar; the slug is the path.
+    return [
+        h.removeprefix("/fiches/").split("?", 1)[0]
+        for h in page.hrefs()
+        if h.startswith("/fiches/")
+    ]
 
 
 def test_library_lists_published_fiches_with_facets(client):
