@@ -82,7 +82,11 @@ class ImportReport:
         return not self.problems
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's safe loader when PyYAML was built with it (several times faster), else Python's.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """The safe loader, subclassed so that composing and constructing share one class."""
 
 
