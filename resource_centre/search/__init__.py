@@ -1,0 +1,1 @@
+"""Full-text search of the fiches (Whoosh): analysis, schema and queries."""

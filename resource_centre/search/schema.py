@@ -1,0 +1,218 @@
+"""The index schema and the index document of a fiche.
+
+Whoosh pickles the schema into the index: keep field names, field types and the analyzer
+functions (`analysis.py`) stable, or rebuild the index after a change (bump
+`SCHEMA_VERSION` so the indexer knows).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+
+from resource_centre.models import Regie, WriteUp
+from resource_centre.search.analysis import folding_analyzer, french_analyzer
+from resource_centre.taxonomy import SECTION_KEYS, fold
+
+SCHEMA_VERSION = 1
+
+KIND_FICHE = "fiche"
+KIND_META = "meta"
+META_SLUG = "__meta__"
+
+TEXT_FIELDS: tuple[str, ...] = ("title", "summary", "body")
+# Facet name → index field (the same names); multi-valued facets are KEYWORD fields.
+FACET_FIELDS: tuple[str, ...] = ("theme", "region", "regie", "activity", "audience", "scheme")
+MULTI_VALUED_FACETS = frozenset({"theme", "audience", "scheme"})
+# Facet name → the WriteUp attribute that holds its slugs ("region" and "regie" come
+# from the Régie).
+_FACET_ATTRS = {
+    "theme": "themes",
+    "activity": "activity",
+    "audience": "audiences",
+    "scheme": "schemes",
+}
+
+TITLE_BOOST = 3.0
+SUMMARY_BOOST = 1.6
+
+
+def build_schema() -> Schema:
+    """Return the schema of the search index."""
+    french = french_analyzer()
+    return Schema(
+        slug=ID(stored=True, unique=True),
+        kind=ID(stored=True),
+        status=ID(stored=True),
+        # Stemmed fields for matching and ranking: no positions (their postings decode 5×
+        # faster); quoted phrases are matched on `spell`, which has them.
+        title=TEXT(analyzer=french, stored=True, field_boost=TITLE_BOOST, phrase=False),
+        summary=TEXT(analyzer=french, stored=True, field_boost=SUMMARY_BOOST, phrase=False),
+        body=TEXT(analyzer=french, stored=False, phrase=False),
+        # Every word of title + summary + body, folded, unstemmed, with positions: exact
+        # phrases and "did you mean".
+        spell=TEXT(analyzer=folding_analyzer(), stored=False, phrase=True),
+        theme=KEYWORD(stored=True, lowercase=True, scorable=False),
+        audience=KEYWORD(stored=True, lowercase=True, scorable=False),
+        scheme=KEYWORD(stored=True, lowercase=True, scorable=False),
+        region=ID(stored=True),
+        regie=ID(stored=True),
+        activity=ID(stored=True),
+        regie_name=STORED(),
+        year_start=NUMERIC(int, bits=32, stored=True, sortable=True),
+        year_end=NUMERIC(int, bits=32, stored=True, sortable=True),
+        published_at=DATETIME(stored=True, sortable=True),
+        title_sort=ID(sortable=True),
+        featured=BOOLEAN(stored=True),
+        journal_id=NUMERIC(int, bits=64, stored=True),
+        # The fiche's version when indexed: `check` compares it with the database.
+        version=NUMERIC(int, bits=32, stored=True),
+    )
+
+
+# --- Markdown → plain text (cheap, linear-time regular expressions, no HTML) ----------------
+
+_FENCE = re.compile(r"^[ \t]{0,3}(?:`{3,}|~{3,})[^\n]*$", re.M)
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]*|[ \t]+#+[ \t]*$", re.M)
+_SETEXT = re.compile(r"^[ \t]{0,3}(?:=+|-+)[ \t]*$", re.M)
+_QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.M)
+_LIST = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?", re.M)
+_RULE = re.compile(r"^[ \t]{0,3}(?:[-*_][ \t]*){3,}$", re.M)
+_IMAGE = re.compile(r"!\[([^\[\]\n]{0,300})\]\([^()\s]{0,500}(?:\s+\"[^\"\n]{0,300}\")?\)")
+_LINK = re.compile(
+    r"\[([^\[\]\n]{0,300})\](?:\([^()\s]{0,500}(?:\s+\"[^\"\n]{0,300}\")?\)|\[[^\[\]\n]{0,100}\])"
+)
+_REF_DEF = re.compile(r"^[ \t]{0,3}\[[^\[\]\n]{1,100}\]:[^\n]*$", re.M)
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]{1,500})>")
+_TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,200}>|<!--[^<>]{0,500}-->")
+_TABLE_RULE = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-{2,}:?[ \t]*\|)+[ \t]*:?-*:?[ \t]*$", re.M)
+_EMPHASIS = re.compile(r"[*_~`|\\]+")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_ENTITIES = {"&nbsp;": " ", "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"'}
+
+
+def markdown_to_text(markdown: str | None) -> str:
+    """Turn Markdown into plain text by dropping its syntax (not a renderer: no HTML out)."""
+    if not markdown:
+        return ""
+    text = markdown.replace("\r\n", "\n").replace("\r", "\n")
+    for pattern in (_FENCE, _SETEXT, _RULE, _TABLE_RULE, _REF_DEF):
+        text = pattern.sub("", text)
+    text = _HEADING.sub("", text)
+    text = _QUOTE.sub("", text)
+    text = _LIST.sub("", text)
+    text = _IMAGE.sub(r"\1", text)
+    text = _LINK.sub(r"\1", text)
+    text = _AUTOLINK.sub(r"\1", text)
+    text = _TAG.sub(" ", text)
+    for entity, char in _ENTITIES.items():
+        text = text.replace(entity, char)
+    text = _EMPHASIS.sub(" ", text)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def sections_text(writeup: WriteUp) -> str:
+    """Return the plain text of a fiche's sections, in the taxonomy's order."""
+    sections = writeup.sections or {}
+    keys = [k for k in SECTION_KEYS if k in sections]
+    keys += sorted(k for k in sections if k not in SECTION_KEYS)
+    parts = [markdown_to_text(sections.get(k)) for k in keys]
+    return "\n\n".join(p for p in parts if p)
+
+
+def _slugs(values: Iterable[str] | str | None) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    seen: dict[str, None] = {}
+    for value in values:
+        slug = str(value).strip().lower()
+        if slug and not any(c.isspace() for c in slug):
+            seen.setdefault(slug, None)
+    return list(seen)
+
+
+def _year(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10_000:
+        return value
+    return None
+
+
+def _as_datetime(value: date | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return datetime(value.year, value.month, value.day)
+
+
+def document_from(
+    writeup: WriteUp,
+    regie: Regie | None,
+    labels: Mapping[str, Mapping[str, str]],
+) -> dict[str, Any]:
+    """Build the index document of a fiche (pass it to `writer.update_document(**doc)`)."""
+    facets: dict[str, list[str]] = {
+        facet: _slugs(getattr(writeup, attr, None)) for facet, attr in _FACET_ATTRS.items()
+    }
+    facets["region"] = _slugs(regie.region if regie else None)
+    facets["regie"] = _slugs(regie.slug if regie else None)
+
+    label_words = []
+    for facet in FACET_FIELDS:
+        facet_labels = labels.get(facet, {})
+        label_words.extend(facet_labels.get(slug, "") for slug in facets[facet])
+    regie_words = []
+    if regie is not None:
+        regie_words = [regie.name, regie.city, regie.department]
+    partners = [p for p in (writeup.partners or []) if isinstance(p, str)]
+    body = "\n\n".join(
+        part
+        for part in (
+            sections_text(writeup),
+            markdown_to_text(writeup.network_note),
+            " ".join(w for w in regie_words if w),
+            " ".join(partners),
+            " ".join(w for w in label_words if w),
+        )
+        if part
+    )
+    title = writeup.title or ""
+    summary = writeup.summary or ""
+
+    doc: dict[str, Any] = {
+        "slug": writeup.slug,
+        "kind": KIND_FICHE,
+        "status": writeup.status,
+        "title": title,
+        "summary": summary,
+        "body": body,
+        "spell": f"{title}\n{summary}\n{body}",
+        "regie_name": regie.name if regie else None,
+        "year_start": _year(writeup.year_start),
+        "year_end": _year(writeup.year_end),
+        "published_at": _as_datetime(writeup.published_at),
+        "title_sort": fold(title).strip(),
+        "featured": bool(writeup.featured),
+        "version": int(writeup.version or 0),
+    }
+    for facet in FACET_FIELDS:
+        values = facets[facet]
+        if facet in MULTI_VALUED_FACETS:
+            doc[facet] = " ".join(values) if values else None
+        else:
+            doc[facet] = values[0] if values else None
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def meta_document(journal_id: int) -> dict[str, Any]:
+    """Build the bookkeeping document recording the last journal row applied to the index."""
+    return {"slug": META_SLUG, "kind": KIND_META, "journal_id": int(journal_id)}
