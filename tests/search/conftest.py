@@ -413,7 +413,12 @@ def search(searcher: Any) -> Callable[..., search_query.SearchResults]:
 @pytest.fixture(scope="session")
 def corpus() -> types.ModuleType:
     """This module: the in-memory library (WRITEUPS, LABELS, KNOWN…) and its helpers."""
-    return sys.modules[__name__]
+    return _THIS
+
+
+# Captured at import: every conftest.py is imported under the name "conftest", so looking
+# the name up later may find another directory's.
+_THIS = sys.modules[__name__]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
