@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, event, inspect, select, text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event, inspect, select, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
 
@@ -87,6 +87,7 @@ class WriteUp(SQLModel, table=True):
     # Markdown source and its rendered, sanitised HTML, keyed by section (taxonomy.SECTIONS).
     sections: dict[str, str] = _json_dict()
     sections_html: dict[str, str] = _json_dict()
+    plain_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     network_note: str | None = None  # "Regard du réseau", written by curators
     network_note_html: str | None = None
     author_id: int | None = Field(default=None, foreign_key="app_user.id")

@@ -24,7 +24,7 @@ from resource_centre.models import (
     WriteUpRevision,
     utcnow,
 )
-from resource_centre.rendering import render_markdown
+from resource_centre.rendering import render_markdown, sections_plain_text
 from resource_centre.taxonomy import (
     MAX_SECTION_BYTES,
     MAX_SUMMARY_CHARS,
@@ -261,6 +261,7 @@ def apply_data(
     writeup.published_at = data.published_at
     writeup.sections = data.sections
     writeup.sections_html = html
+    writeup.plain_text = sections_plain_text(data.sections)
     if writeup.id is not None:
         writeup.version += 1
         writeup.updated_at = utcnow()

@@ -7,7 +7,6 @@ functions (`analysis.py`) stable, or rebuild the index after a change (bump
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from resource_centre.models import Regie, WriteUp
+from resource_centre.rendering import plain_text
 from resource_centre.search.analysis import folding_analyzer, french_analyzer
 from resource_centre.taxonomy import SECTION_KEYS, fold
 
@@ -74,52 +74,14 @@ def build_schema() -> Schema:
     )
 
 
-# --- Markdown → plain text (cheap, linear-time regular expressions, no HTML) ----------------
-
-_FENCE = re.compile(r"^[ \t]{0,3}(?:`{3,}|~{3,})[^\n]*$", re.M)
-_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]*|[ \t]+#+[ \t]*$", re.M)
-_SETEXT = re.compile(r"^[ \t]{0,3}(?:=+|-+)[ \t]*$", re.M)
-_QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.M)
-_LIST = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?", re.M)
-_RULE = re.compile(r"^[ \t]{0,3}(?:[-*_][ \t]*){3,}$", re.M)
-_IMAGE = re.compile(r"!\[([^\[\]\n]{0,300})\]\([^()\s]{0,500}(?:\s+\"[^\"\n]{0,300}\")?\)")
-_LINK = re.compile(
-    r"\[([^\[\]\n]{0,300})\](?:\([^()\s]{0,500}(?:\s+\"[^\"\n]{0,300}\")?\)|\[[^\[\]\n]{0,100}\])"
-)
-_REF_DEF = re.compile(r"^[ \t]{0,3}\[[^\[\]\n]{1,100}\]:[^\n]*$", re.M)
-_AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]{1,500})>")
-_TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,200}>|<!--[^<>]{0,500}-->")
-_TABLE_RULE = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-{2,}:?[ \t]*\|)+[ \t]*:?-*:?[ \t]*$", re.M)
-_EMPHASIS = re.compile(r"[*_~`|\\]+")
-_SPACES = re.compile(r"[ \t\r\f\v]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
-_ENTITIES = {"&nbsp;": " ", "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"'}
-
-
-def markdown_to_text(markdown: str | None) -> str:
-    """Turn Markdown into plain text by dropping its syntax (not a renderer: no HTML out)."""
-    if not markdown:
-        return ""
-    text = markdown.replace("\r\n", "\n").replace("\r", "\n")
-    for pattern in (_FENCE, _SETEXT, _RULE, _TABLE_RULE, _REF_DEF):
-        text = pattern.sub("", text)
-    text = _HEADING.sub("", text)
-    text = _QUOTE.sub("", text)
-    text = _LIST.sub("", text)
-    text = _IMAGE.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
-    text = _AUTOLINK.sub(r"\1", text)
-    text = _TAG.sub(" ", text)
-    for entity, char in _ENTITIES.items():
-        text = text.replace(entity, char)
-    text = _EMPHASIS.sub(" ", text)
-    text = _SPACES.sub(" ", text)
-    text = "\n".join(line.strip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", text).strip()
+# Markdown → plain text lives with the renderer; the name stays importable from here.
+markdown_to_text = plain_text
 
 
 def sections_text(writeup: WriteUp) -> str:
     """Return the plain text of a fiche's sections, in the taxonomy's order."""
+    if writeup.plain_text:  # computed once when the fiche was saved
+        return writeup.plain_text
     sections = writeup.sections or {}
     keys = [k for k in SECTION_KEYS if k in sections]
     keys += sorted(k for k in sections if k not in SECTION_KEYS)

@@ -28,8 +28,7 @@ from resource_centre.search.query import (
     request_from_params,
     run,
 )
-from resource_centre.search.schema import markdown_to_text
-from resource_centre.taxonomy import FACETS, SECTION_KEYS
+from resource_centre.taxonomy import FACETS
 
 log = logging.getLogger(__name__)
 LABELS_TTL_SECONDS = 5.0
@@ -95,12 +94,9 @@ class SearchService:
             return {}
         with read_session(self.engine) as session:
             rows = session.execute(
-                select(WriteUp.slug, WriteUp.sections).where(WriteUp.slug.in_(slugs))  # type: ignore[attr-defined]
+                select(WriteUp.slug, WriteUp.plain_text).where(WriteUp.slug.in_(slugs))  # type: ignore[attr-defined]
             ).all()
-        return {
-            slug: "\n\n".join(markdown_to_text(sections.get(k, "")) for k in SECTION_KEYS)
-            for slug, sections in rows
-        }
+        return dict(rows)
 
 
 def empty_results(request: SearchRequest, notices: list[str]) -> SearchResults:

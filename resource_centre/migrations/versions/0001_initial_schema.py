@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 00:26:52.131658
+Create Date: 2026-11-28 01:22:18.305887
 """
 
 import sqlalchemy as sa
@@ -179,6 +179,7 @@ def upgrade() -> None:
         sa.Column("published_at", sa.Date(), nullable=True),
         sa.Column("sections", sa.JSON(), nullable=False),
         sa.Column("sections_html", sa.JSON(), nullable=False),
+        sa.Column("plain_text", sa.Text(), nullable=False),
         sa.Column("network_note", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("network_note_html", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("author_id", sa.Integer(), nullable=True),
