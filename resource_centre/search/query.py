@@ -53,7 +53,7 @@ from resource_centre.search.analysis import (
     french_stop_words,
 )
 from resource_centre.search.schema import FACET_FIELDS, KIND_FICHE, META_SLUG, TEXT_FIELDS
-from resource_centre.taxonomy import FACET_LABELS
+from resource_centre.taxonomy import FACET_LABELS, fold
 
 logger = logging.getLogger(__name__)
 
@@ -1229,7 +1229,7 @@ def _label_facets(
             if not isinstance(label, str) or not label:
                 label = gen.regie_names.get(value, value) if facet == "regie" else value
             values.append(FacetValue(value, label, n))
-        values.sort(key=lambda fv: (-fv.count, fv.label.casefold(), fv.value))
+        values.sort(key=lambda fv: (-fv.count, fold(fv.label), fv.value))
         facets[facet] = values
     years = [FacetValue(v, v, n) for v, n in counts.get(YEAR_FACET, [])]
     years.sort(key=lambda fv: fv.value, reverse=True)
@@ -1371,10 +1371,10 @@ def highlight(text: str, stems: Iterable[str], *, whole: bool) -> str:
         return ""
     spans: list[tuple[int, int]] = []
     limit = None if whole else MAX_FRAGMENTS * 4
-    for match in _WORD_RE.finditer(text):
-        word = match.group()
+    for start, stop in _candidate_words(text, terms, whole=whole):
+        word = text[start:stop]
         if len(word) <= 100 and _stem(word) in terms:
-            spans.append(match.span())
+            spans.append((start, stop))
             if limit is not None and len(spans) >= limit:
                 break
     if not spans:
@@ -1390,15 +1390,39 @@ def highlight(text: str, stems: Iterable[str], *, whole: bool) -> str:
         else:
             break
     parts = []
-    for group in windows:
+    begin = finish = 0
+    for index, group in enumerate(windows):
         first, last = group[0][0], group[-1][1]
         room = max(0, FRAGMENT_CHARS - (last - first)) // 2
         begin = _word_start(text, max(0, first - room))
+        if index == 0 and begin > 0:
+            parts.append("…")
+        elif index > 0:
+            parts.append(" … ")  # one ellipsis between two fragments, not two
         finish = _word_end(text, min(len(text), last + room))
-        fragment = _mark(text, begin, finish, group)
-        fragment = " ".join(fragment.split())
-        parts.append(("…" if begin > 0 else "") + fragment + ("…" if finish < len(text) else ""))
-    return " ".join(parts)
+        parts.append(" ".join(_mark(text, begin, finish, group).split()))
+    if finish < len(text):
+        parts.append("…")
+    return "".join(parts)
+
+
+def _candidate_words(text: str, terms: frozenset[str], *, whole: bool) -> Iterable[tuple[int, int]]:
+    """Spans of the words that may stem to one of `terms`.
+
+    Stemming every word of a long body costs milliseconds per hit; instead, the folded text
+    is searched for words starting like a stem (its first letters: "cheval" also finds
+    "chevaux"), and only those are stemmed. Short texts, and texts whose folding changes
+    their length, are scanned word by word.
+    """
+    folded = fold(text) if not whole and len(text) > 1500 else ""
+    if len(folded) != len(text):
+        for match in _WORD_RE.finditer(text):
+            yield match.span()
+        return
+    prefixes = sorted({t[: max(3, len(t) - 2)] for t in terms}, key=len, reverse=True)
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in prefixes) + r")\w*")
+    for match in pattern.finditer(folded):
+        yield match.span()
 
 
 def _word_start(text: str, index: int) -> int:
