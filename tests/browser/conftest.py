@@ -16,7 +16,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -81,9 +83,16 @@ def _command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "resource_centre"]
 
 
+@dataclass(frozen=True)
+class LiveEnv:
+    """Where the live server keeps its data: the CLI run with `env` in `work` acts on it."""
+
+    work: Path
+    env: dict[str, str]
+
+
 @pytest.fixture(scope="session")
-def live_server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap the demo corpus into temporary directories and serve it with uvicorn."""
+def live_env(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> LiveEnv:
     work = tmp_path_factory.mktemp("live")
     env = {
         **os.environ,
@@ -93,6 +102,13 @@ def live_server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -
         "RESOURCE_CENTRE_KNOWLEDGE_DIR": str(DEMO_KNOWLEDGE),
         "RESOURCE_CENTRE_PUBLIC_READ": "true",
     }
+    return LiveEnv(work=work, env=env)
+
+
+@pytest.fixture(scope="session")
+def live_server(live_env: LiveEnv) -> Iterator[str]:
+    """Bootstrap the demo corpus into temporary directories and serve it with uvicorn."""
+    work, env = live_env.work, live_env.env
     # The working directory is the temporary one, so that no `.env` of the clone is read.
     boot = subprocess.run(
         [*_command(), "bootstrap"], cwd=work, env=env, capture_output=True, text=True, timeout=300
@@ -169,3 +185,123 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     with open_page(browser, base_url=live_server) as opened:
         yield opened
     assert opened.console_errors == []
+
+
+# --- accounts, sign-in, axe: shared by the contributor and curation tests ------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    password: str
+    role: str
+    regie: str | None
+
+
+@pytest.fixture(scope="session")
+def make_account(live_env: LiveEnv, live_server: str) -> Callable[..., Account]:
+    """Create an account with `resource-centre create-user` on the live server's data.
+
+    `reuse=True` hands back the account made earlier with the same role, Régie and name (a
+    command takes about 2.5 s): for tests that only look at pages; flows take fresh ones.
+    """
+    made: dict[tuple[str, str | None, str], Account] = {}
+
+    def make(
+        role: str = "contributor", regie: str | None = None, name: str = "", reuse: bool = False
+    ) -> Account:
+        if reuse and (role, regie, name) in made:
+            return made[role, regie, name]
+        email = f"{role}-{uuid.uuid4().hex[:10]}@example.org"
+        password = f"phrase de passe {uuid.uuid4().hex[:8]}"
+        command = [*_command(), "create-user", "--email", email, "--role", role]
+        if regie:
+            command += ["--regie", regie]
+        if name:
+            command += ["--name", name]
+        done = subprocess.run(
+            command, cwd=live_env.work, env=live_env.env, input=password + "\n",
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        account = Account(email=email, password=password, role=role, regie=regie)
+        made[role, regie, name] = account
+        return account
+
+    return make
+
+
+def sign_in(page: Any, account: Account) -> None:
+    """Sign in through the real form; the server answers with "Mes fiches"."""
+    page.goto("/connexion")
+    page.get_by_label("Adresse e-mail").fill(account.email)
+    page.get_by_label("Mot de passe").fill(account.password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/mes-fiches")
+
+
+AXE_SCRIPT = """async () => {
+    const r = await axe.run(document, {resultTypes: ["violations"]});
+    return r.violations.map(v => ({id: v.id, impact: v.impact,
+        nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 5)}));
+}"""
+
+
+def axe_serious(page: Any) -> list[str]:
+    """Serious and critical axe-core violations of the page (its context must bypass the CSP)."""
+    page.add_script_tag(path=str(AXE))
+    return [
+        f"{v['id']} ({v['impact']}): {v['nodes']}"
+        for v in page.evaluate(AXE_SCRIPT)
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def focused(page: Any) -> dict[str, Any]:
+    """What has the keyboard focus, and whether its focus ring shows."""
+    return page.evaluate(
+        """() => {
+            const el = document.activeElement;
+            const style = getComputedStyle(el);
+            return {tag: el.tagName.toLowerCase(), id: el.id, type: el.type || "",
+                    text: (el.textContent || "").trim(), href: el.getAttribute("href") || "",
+                    outline: style.outlineStyle, shadow: style.boxShadow};
+        }"""
+    )
+
+
+def tab_to(page: Any, wanted: Callable[[dict[str, Any]], bool], limit: int = 60) -> dict[str, Any]:
+    """Press Tab until the focused element matches (its focus ring visible); fail after `limit`."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        element = focused(page)
+        if wanted(element):
+            assert element["outline"] != "none" or element["shadow"] != "none", element
+            return element
+    pytest.fail("focus never reached the expected element")
+
+
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+def unique_word() -> str:
+    """A word no demo fiche contains (letters only, so that search finds it as typed)."""
+    return "zq" + "".join(chr(ord("a") + int(c, 16) % 26) for c in uuid.uuid4().hex[:8])
+
+
+def fill_fiche(page: Any, title: str, *, extra: dict[str, str] | None = None) -> None:
+    """Fill what a fiche needs to be submitted: title, summary, a theme, required sections."""
+    page.locator("#champ-title").fill(title)
+    page.locator("#champ-summary").fill(
+        "Une laverie tenue par des salariés en insertion, ouverte aux habitants du quartier."
+    )
+    page.locator("#champ-themes input[type=checkbox]").first.check()
+    page.locator("#champ-year_start").fill("2022")
+    texts = {
+        "context": "Le quartier n'avait **aucune laverie** à moins de deux kilomètres.",
+        "method": "### Les étapes\n\n- un diagnostic avec les habitants ;\n- un local loué au bailleur.",
+        "lessons": "Associer le bailleur dès le début.",
+        **(extra or {}),
+    }
+    for key, text in texts.items():
+        page.locator(f"#champ-{key}").fill(text)
