@@ -242,6 +242,24 @@ def act(
     note: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
     engine = request.app.state.engine
+    if action in ("request_changes", "comment") and not comment.strip():
+        # A form left incomplete: the page again (422), the message next to the field.
+        with read_session(engine) as session:
+            writeup = get_by_slug(session, slug)
+            if writeup is None:
+                raise HTTPException(404)
+            context = _review_context(session, writeup)
+        message = (
+            "Écrivez le commentaire : dites à la Régie ce qu'il faut modifier."
+            if action == "request_changes"
+            else "Le commentaire est vide."
+        )
+        return render(
+            request,
+            "curate/review.html",
+            {**context, "error": message, "comment": comment, "comment_error": message},
+            status_code=422,
+        )
     try:
         with write_session(engine) as session:
             writeup = get_by_slug(session, slug, for_update=True)
@@ -251,8 +269,6 @@ def act(
             if action == "note":
                 message = _set_note(session, writeup, actor, note)
             elif action == "comment":
-                if not comment.strip():
-                    raise TransitionError("Le commentaire est vide.")
                 session.add(
                     Comment(writeup_id=writeup.id, author_id=actor.id, body=comment.strip())
                 )

@@ -96,7 +96,7 @@ def test_request_changes_answer_publish_and_find(browser, live_server, make_acco
         expect(team.locator(".history")).to_contain_text(
             "modifications demandées par Équipe du réseau"
         )
-        assert console_errors(team, "409") == []
+        assert console_errors(team, "422") == []
 
         # Still nowhere in the library.
         response = visitor.goto(f"/fiches/{slug}")

@@ -97,7 +97,8 @@ def test_request_changes_needs_a_comment(client, app, login_as):
     login_as("curator")
     set_state(app, "laverie-solidaire-du-canal", "submitted")
     response = act(client, "laverie-solidaire-du-canal", "request_changes", comment="  ")
-    assert response.status_code == 409 and "Expliquez les modifications" in response.text
+    assert response.status_code == 422 and 'id="comment-erreur"' in response.text
+    assert "dites à la Régie ce qu&#39;il faut modifier" in response.text
     assert state_of(app, "laverie-solidaire-du-canal").status == "submitted"
 
 
