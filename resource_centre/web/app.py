@@ -22,7 +22,7 @@ from resource_centre.db import make_engine
 from resource_centre.search.indexer import IndexSync, SearchIndex
 from resource_centre.web import accounts, api, contribute, curate, library
 from resource_centre.web.searching import SearchService
-from resource_centre.web.security import SecurityHeadersMiddleware
+from resource_centre.web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 from resource_centre.web.sessions import SessionMiddleware, csrf_protect
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
         dependencies=[Depends(csrf_protect)],
     )
     app.state.settings = settings
@@ -97,6 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.search = search
     app.state.templates = make_templates()
     app.add_middleware(SessionMiddleware, settings=settings, engine=engine)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=MAX_BODY_BYTES, upload_limit=contribute.MAX_UPLOAD_BODY,
+        upload_paths=contribute.UPLOAD_PATHS,
+    )  # fmt: skip
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ from resource_centre.writeups import (
 
 router = APIRouter()
 MAX_UPLOAD_BODY = MAX_PER_FICHE * 10 * 1024 * 1024 + 2 * 1024 * 1024
+# The routes that receive attachments: the only ones with the larger body limit.
+UPLOAD_PATHS = re.compile(r"/contribuer|/fiches/[^/]+/modifier")
 READ_CHUNK = 1024 * 1024
 
 
@@ -217,7 +220,7 @@ def new_form(request: Request, user: UserDep) -> Response:
         return _form_page(request, session, form=form, writeup=None)
 
 
-@router.post("/contribuer", response_class=HTMLResponse, max_body_size=MAX_UPLOAD_BODY)
+@router.post("/contribuer", response_class=HTMLResponse)
 async def create_fiche(request: Request, user: UserDep) -> Response:
     posted = await _read_form(request)
     return await _handle(request, user, posted, slug=None)
@@ -235,7 +238,7 @@ def edit_form(request: Request, slug: str, user: UserDep) -> Response:
         return _form_page(request, session, form=form, writeup=writeup)
 
 
-@router.post("/fiches/{slug}/modifier", response_class=HTMLResponse, max_body_size=MAX_UPLOAD_BODY)
+@router.post("/fiches/{slug}/modifier", response_class=HTMLResponse)
 async def update_fiche(request: Request, slug: str, user: UserDep) -> Response:
     posted = await _read_form(request)
     return await _handle(request, user, posted, slug=slug)
