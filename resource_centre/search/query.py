@@ -8,10 +8,12 @@ exact total plus facet counts on every query. How it stays fast:
 - document sets are Python integers used as bitsets (bit n = document number n): AND, OR,
   NOT and counts (`int.bit_count`) run in C, so the exact total and every facet count cost
   microseconds, even at 100,000 fiches;
-- per index generation (one `IndexReader` object: `searcher.refresh()` returns a new one
-  after each commit) `_Generation` caches the visible documents, one bitset per facet value
-  and per start year, the sort orders, the BM25 length norms, the terms read so far
-  (bitset + BM25F score per document, within a size budget) and an LRU of results;
+- per index generation (identified by its content: TOC generation, segment ids and
+  deletions, so the searchers of all threads share it and a commit starts a new one)
+  `_Generation` caches the visible documents, one bitset per facet value and per start
+  year, the sort orders, the BM25 length norms, the terms read so far (bitset + BM25F
+  score per document, within a size budget) and LRUs of results and related fiches; the
+  last three generations are kept;
 - relevance is BM25F (Whoosh's formula and parameters) over title, summary and body,
   summed over the searched words, computed only for the matching documents.
 
@@ -31,7 +33,6 @@ import pickle
 import re
 import threading
 import unicodedata
-import weakref
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -755,20 +756,41 @@ class _Generation:
                 self.results.popitem(last=False)
 
 
-_GENERATIONS: weakref.WeakKeyDictionary[Any, _Generation] = weakref.WeakKeyDictionary()
+_GENERATIONS: OrderedDict[tuple[Any, ...], _Generation] = OrderedDict()
 _GENERATIONS_LOCK = threading.Lock()
+_MAX_GENERATIONS = 3  # a process's threads may briefly use different generations
+
+
+def _generation_key(searcher: Any) -> tuple[Any, ...]:
+    """Identify an index generation by its content: TOC generation, segments, deletions.
+
+    Segment ids are random per segment, so two index directories never share a key, while
+    the searchers of several threads on the same generation share one set of caches.
+    """
+    reader = searcher.reader()
+    segments = reader.segments() or []
+    return (
+        reader.generation(),
+        tuple((segment.segment_id(), segment.deleted_count()) for segment in segments),
+        reader.doc_count_all(),
+    )
 
 
 def _generation(searcher: Any) -> _Generation:
-    """Return the caches of the searcher's reader, building them on first use."""
-    reader = searcher.reader()
+    """Return the caches of the searcher's index generation, building them on first use."""
+    key = _generation_key(searcher)
     with _GENERATIONS_LOCK:
-        found = _GENERATIONS.get(reader)
-    if found is not None:
-        return found
+        found = _GENERATIONS.get(key)
+        if found is not None:
+            _GENERATIONS.move_to_end(key)
+            return found
     built = _Generation(searcher)
     with _GENERATIONS_LOCK:
-        return _GENERATIONS.setdefault(reader, built)
+        found = _GENERATIONS.setdefault(key, built)
+        _GENERATIONS.move_to_end(key)
+        while len(_GENERATIONS) > _MAX_GENERATIONS:
+            _GENERATIONS.popitem(last=False)
+        return found
 
 
 def warm_up(searcher: Any) -> None:
@@ -1520,7 +1542,7 @@ def _suggest(
         pieces.append(text[position : match.start()])
         position = match.end()
         excluded = match.start() > 0 and text[match.start() - 1] == "-"
-        if count >= 12 or word in _OPERATOR_WORDS or len(word) > 40 or excluded:
+        if count >= 8 or word in _OPERATOR_WORDS or len(word) > 25 or excluded:
             pieces.append(word)
             continue
         correction = _correct_word(reader, _fold_word(word))

@@ -777,9 +777,11 @@ def test_index_journal_id(searcher: Any) -> None:
 
 
 def test_fast_and_public_posting_reads_agree(
-    corpus: Any, searcher: Any, monkeypatch: pytest.MonkeyPatch
+    corpus: Any, searcher: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    sq.clear_caches()
     fast = search_all(corpus, searcher)
+    assert fast and not [r for r in caplog.records if r.levelname == "WARNING"]
     sq.clear_caches()
     monkeypatch.setattr(sq, "FAST_POSTINGS", False)
     try:
@@ -800,6 +802,11 @@ def test_results_are_cached_per_generation(corpus: Any, tmp_path: Path) -> None:
     ix = corpus.build_index(tmp_path, corpus.WRITEUPS[:5])
     searcher = ix.searcher()
     try:
+        other = ix.searcher()  # another thread's searcher on the same generation
+        try:
+            assert sq._generation(other) is sq._generation(searcher)
+        finally:
+            other.close()
         first = run(searcher, SearchRequest(q="laverie"), labels=corpus.LABELS)
         again = run(searcher, SearchRequest(q="laverie"), labels=corpus.LABELS)
         assert again == first and again is not first
@@ -816,7 +823,9 @@ def test_results_are_cached_per_generation(corpus: Any, tmp_path: Path) -> None:
         )
         writer.update_document(**document_from(extra, corpus.REGIE_BY_ID[1], corpus.LABELS))
         writer.commit(merge=False)
+        old_generation = sq._generation(searcher)
         searcher = searcher.refresh()
+        assert sq._generation(searcher) is not old_generation
         after = run(searcher, SearchRequest(q="laverie"), labels=corpus.LABELS)
         assert after.total == first.total + 1
         assert "nouvelle-laverie" in slugs(after)
@@ -899,3 +908,17 @@ def test_request_from_starlette_query_params(corpus: Any) -> None:
     request = request_from_params(params, corpus.KNOWN)
     assert request.filters == {"theme": ["mobilite", "lien-social"]}
     assert (request.q, request.page) == ("vélo", 2)
+
+
+def test_fast_field_lengths_match_whoosh(searcher: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unused(*args: Any) -> None:
+        raise AssertionError("the fast path fell back to doc_field_length")
+
+    for leaf, _ in searcher.reader().leaf_readers():
+        count = leaf.doc_count_all()
+        for name in ("title", "summary", "body"):
+            expected = [leaf.doc_field_length(d, name, 0) or 0 for d in range(count)]
+            with monkeypatch.context() as patch:
+                patch.setattr(leaf, "doc_field_length", unused)
+                assert sq._lengths(leaf, name, count) == expected
+            assert any(expected)
