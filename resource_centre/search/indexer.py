@@ -38,6 +38,7 @@ from whoosh.searching import Searcher
 from resource_centre.db import read_session
 from resource_centre.models import IndexJournal, Regie, WriteUp
 from resource_centre.search.labels import load_labels
+from resource_centre.search.query import warm_up
 from resource_centre.search.schema import META_SLUG, build_schema, document_from, meta_document
 
 log = logging.getLogger(__name__)
@@ -415,6 +416,9 @@ class IndexSync:
                     applied = -1  # missing or broken: catch_up rebuilds it
                 if applied < 0 or self.index.latest_journal_id() > applied:
                     self.index.catch_up(timeout=0)
+                # Build the new generation's search caches here rather than in the first
+                # request after a change (cheap when they exist already).
+                warm_up(self.index.searcher())
                 self.last_error = None
             except Exception as exc:  # keep serving; report and retry at the next poll
                 if self.last_error != str(exc):
