@@ -159,19 +159,23 @@ def bench_publish(
     engine: Any, work: Path, index: SearchIndex, labels: Any, rounds: int = 20
 ) -> list[float]:
     """A writer commits; a reader following the journal by polling finds the fiche."""
-    sync = IndexSync(index, poll_seconds=0.25)
+    sync = IndexSync(index, poll_seconds=0.1)
     sync.start()
     reader = SearchIndex(index.root, engine)
     with read_session(engine) as session:
         candidates = list(
             session.execute(
-                select(WriteUp.slug).where(WriteUp.status != "published").limit(rounds)
+                # Unpublished fiches first (publications); on a later run, edits of published ones.
+                select(WriteUp.slug)
+                .order_by(WriteUp.status == "published", WriteUp.id)
+                .limit(rounds)
             ).scalars()
         )
     latencies = []
     try:
+        run_id = int(time.time())
         for n, slug in enumerate(candidates):
-            token = f"zqpublication{n}x"
+            token = f"zqpub{run_id}n{n}x"
             with write_session(engine) as session:
                 writeup = session.execute(select(WriteUp).where(WriteUp.slug == slug)).scalar_one()
                 writeup.title = f"{writeup.title} {token}"

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     secret_key_value: str | None = Field(default=None, alias="RESOURCE_CENTRE_SECRET_KEY")
     public_read: bool = True
     # Not in the contract's table: tuning knobs with safe defaults.
-    index_poll_seconds: float = 0.25
+    index_poll_seconds: float = 0.1
     session_idle_minutes: int = 120
     session_max_hours: int = 12
 

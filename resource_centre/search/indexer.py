@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 CURRENT = "current"
 LOCK_FILE = "writer.lock"
 APPLY_CHUNK = 500
+MAX_SEGMENTS = 4  # beyond this, the sync thread merges small segments when idle
+IDLE_BEFORE_MERGE = 2.0  # seconds without journal activity before merging
 # Beyond this many pending entries, a full rebuild is cheaper than applying them one by one.
 REBUILD_THRESHOLD = 20_000
 
@@ -258,12 +260,30 @@ class SearchIndex:
                     else:
                         writer.update_document(**doc)
                 writer.update_document(**meta_document(last_id))
-                writer.commit()
+                # No merge here: merging small segments takes most of a commit's time and
+                # would delay publication; `merge_small()` does it when the index is idle.
+                writer.commit(merge=False)
             except BaseException:
                 writer.cancel()
                 raise
             applied = last_id
             total += len(entries)
+
+    def merge_small(self, *, max_segments: int = MAX_SEGMENTS) -> bool:
+        """Merge the small segments left by journal commits, if there are many; True if done.
+
+        Each commit adds a segment, and searches slow down as they pile up.
+        """
+        with self._write_mutex, self.lock.held(timeout=0) as got:
+            path = self.current_dir()
+            if not got or path is None:
+                return False
+            ix = whoosh_index.open_dir(str(path))
+            if len(ix._segments()) <= max_segments:
+                return False
+            writer = ix.writer(timeout=5)
+            writer.commit()  # Whoosh's default policy: merge the small segments
+            return True
 
     def rebuild(self, *, progress: Callable[[int, int], None] | None = None) -> int:
         """Build a fresh index from the database, then swap it in; return the fiche count.
@@ -380,12 +400,13 @@ class IndexSync:
     machines become searchable within `poll_seconds` plus the apply time.
     """
 
-    def __init__(self, index: SearchIndex, *, poll_seconds: float = 0.25) -> None:
+    def __init__(self, index: SearchIndex, *, poll_seconds: float = 0.1) -> None:
         self.index = index
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_change = 0.0
         self.last_error: str | None = None
 
     def start(self) -> None:
@@ -416,6 +437,12 @@ class IndexSync:
                     applied = -1  # missing or broken: catch_up rebuilds it
                 if applied < 0 or self.index.latest_journal_id() > applied:
                     self.index.catch_up(timeout=0)
+                    self._last_change = time.monotonic()
+                elif (
+                    time.monotonic() - self._last_change > IDLE_BEFORE_MERGE
+                    and self.index.merge_small()
+                ):
+                    self._last_change = time.monotonic()
                 # Build the new generation's search caches here rather than in the first
                 # request after a change (cheap when they exist already).
                 warm_up(self.index.searcher())
