@@ -130,3 +130,18 @@ def test_broken_index_files_give_index_unavailable(index):
         fresh.searcher()
     fresh.catch_up()  # an unreadable generation is rebuilt from the database
     assert slugs(fresh) == PUBLISHED
+
+
+def test_small_segments_left_by_journal_commits_are_merged(index, engine):
+    from whoosh import index as whoosh_index
+
+    for n in range(6):
+        with write_session(engine) as session:
+            get_by_slug(session, "laverie-solidaire-du-canal").title = f"Laverie version {n}"
+        index.catch_up()
+    segments = len(whoosh_index.open_dir(str(index.current_dir()))._segments())
+    assert segments > 4
+    assert index.merge_small() is True
+    assert len(whoosh_index.open_dir(str(index.current_dir()))._segments()) < segments
+    assert slugs(index, "version") == ["laverie-solidaire-du-canal"] and index.check().ok
+    assert index.merge_small() is False  # nothing left to merge
