@@ -36,7 +36,7 @@ from resource_centre.models import (
 from resource_centre.rendering import render_markdown
 from resource_centre.taxonomy import SECTIONS, STATUS_LABELS, VOCABULARIES
 from resource_centre.web import forms
-from resource_centre.web.deps import UserDep, current_user, render
+from resource_centre.web.deps import UserDep, current_user, done, render
 from resource_centre.web.sessions import set_flash
 from resource_centre.writeups import (
     Known,
@@ -344,18 +344,10 @@ async def _handle(request: Request, user: User, posted: Any, *, slug: str | None
         raise HTTPException(
             409 if isinstance(exc, TransitionError) else 403, str(exc) or None
         ) from exc
-    request.app.state.sync.notify()
     if submitted:
-        response = RedirectResponse("/mes-fiches", status_code=303)
-        set_flash(
-            response,
-            request,
-            "Merci ! Votre fiche est envoyée à l'équipe du réseau pour relecture.",
-        )
-    else:
-        response = RedirectResponse(f"/fiches/{target_slug}/modifier", status_code=303)
-        set_flash(response, request, "Brouillon enregistré.")
-    return response
+        message = "Merci ! Votre fiche est envoyée à l'équipe du réseau pour relecture."
+        return done(request, "/mes-fiches", message)
+    return done(request, f"/fiches/{target_slug}/modifier", "Brouillon enregistré.")
 
 
 # --- attachments -----------------------------------------------------------------------

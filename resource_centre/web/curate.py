@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
@@ -40,8 +40,7 @@ from resource_centre.taxonomy import (
     VOCABULARIES,
     VOCABULARY_BY_NAME,
 )
-from resource_centre.web.deps import AdminDep, CuratorDep, render
-from resource_centre.web.sessions import set_flash
+from resource_centre.web.deps import AdminDep, CuratorDep, done, render
 from resource_centre.writeups import (
     CURATOR_ACTIONS,
     PermissionDenied,
@@ -298,10 +297,7 @@ def act(
         )
     except PermissionDenied as exc:
         raise HTTPException(403) from exc
-    request.app.state.sync.notify()
-    response = RedirectResponse(f"/curation/fiches/{slug}", status_code=303)
-    set_flash(response, request, message)
-    return response
+    return done(request, f"/curation/fiches/{slug}", message)
 
 
 def _set_note(session: Session, writeup: WriteUp, actor: User, note: str) -> str:
@@ -381,6 +377,15 @@ def _catalogue_page(
     }, status_code=status)  # fmt: skip
 
 
+def _catalogue_refused(request: Request, exc: catalogue.CatalogueError) -> Response:
+    """The vocabularies page again (409) with the reason, as a sentence."""
+    reason = str(exc)
+    with read_session(request.app.state.engine) as session:
+        return _catalogue_page(
+            request, session, error=reason[:1].upper() + reason[1:] + ".", status=409
+        )
+
+
 @router.get("/taxonomie", response_class=HTMLResponse)
 def taxonomy(request: Request, user: CuratorDep) -> Response:
     with read_session(request.app.state.engine) as session:
@@ -426,14 +431,8 @@ def taxonomy_change(
             else:
                 raise catalogue.CatalogueError("opération inconnue")
     except catalogue.CatalogueError as exc:
-        with read_session(engine) as session:
-            return _catalogue_page(
-                request, session, error=str(exc)[:1].upper() + str(exc)[1:] + ".", status=409
-            )
-    request.app.state.sync.notify()
-    response = RedirectResponse("/curation/taxonomie", status_code=303)
-    set_flash(response, request, message)
-    return response
+        return _catalogue_refused(request, exc)
+    return done(request, "/curation/taxonomie", message)
 
 
 @router.post("/regies", response_class=HTMLResponse)
@@ -474,14 +473,8 @@ def regie_change(
             else:
                 raise catalogue.CatalogueError("opération inconnue")
     except catalogue.CatalogueError as exc:
-        with read_session(engine) as session:
-            return _catalogue_page(
-                request, session, error=str(exc)[:1].upper() + str(exc)[1:] + ".", status=409
-            )
-    request.app.state.sync.notify()
-    response = RedirectResponse("/curation/taxonomie#regies", status_code=303)
-    set_flash(response, request, message)
-    return response
+        return _catalogue_refused(request, exc)
+    return done(request, "/curation/taxonomie#regies", message)
 
 
 # --- users (admin) -------------------------------------------------------------------------
@@ -551,13 +544,10 @@ def users_change(
                     UserSession.__table__.delete().where(UserSession.user_id == target.id)
                 )
             record(session, action=f"user_{operation}", actor_id=user.id, user=target.email)
-        response = RedirectResponse("/curation/utilisateurs", status_code=303)
-        set_flash(
-            response,
-            request,
-            "Le compte est désactivé." if operation == "deactivate" else "Le compte est réactivé.",
+        message = (
+            "Le compte est désactivé." if operation == "deactivate" else "Le compte est réactivé."
         )
-        return response
+        return done(request, "/curation/utilisateurs", message)
     raise HTTPException(409, "Opération inconnue.")
 
 
@@ -640,6 +630,4 @@ def answer_request(
         need.answered_by, need.answered_at = user.id, utcnow()
         session.add(need)
         record(session, action="request_answered", writeup=writeup, actor_id=user.id)
-    response = RedirectResponse("/curation/radar", status_code=303)
-    set_flash(response, request, "La demande est marquée comme traitée par cette fiche.")
-    return response
+    return done(request, "/curation/radar", "La demande est marquée comme traitée par cette fiche.")

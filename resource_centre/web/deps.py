@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
 from resource_centre.config import Settings
@@ -14,7 +15,7 @@ from resource_centre.db import read_session
 from resource_centre.models import User
 from resource_centre.search.indexer import IndexSync, SearchIndex
 from resource_centre.web.searching import SearchService
-from resource_centre.web.sessions import FLASH_COOKIE, pop_flash
+from resource_centre.web.sessions import FLASH_COOKIE, pop_flash, set_flash
 
 
 def get_settings(request: Request) -> Settings:
@@ -92,3 +93,11 @@ def require_admin(request: Request) -> User:
 UserDep = Annotated[User, Depends(require_user)]
 CuratorDep = Annotated[User, Depends(require_curator)]
 AdminDep = Annotated[User, Depends(require_admin)]
+
+
+def done(request: Request, url: str, message: str) -> Any:
+    """After a successful change: wake the index sync, then 303 to `url` with a flash."""
+    request.app.state.sync.notify()
+    response = RedirectResponse(url, status_code=303)
+    set_flash(response, request, message)
+    return response
