@@ -24,9 +24,8 @@ from resource_centre.taxonomy import fold
 WORD_PATTERN = r"\w+"
 
 # Whoosh's French list plus a few frequent words it lacks; elided forms (l, d, qu…) included.
-_EXTRA_STOP_WORDS = frozenset(
-    ["les", "aux", "cet", "cette", "ces", "ils", "elles", "leurs", "leur", "dont", "où", "ou", "quand", "comme", "lorsque", "puis", "donc", "car", "ni", "si", "afin", "ainsi"]
-)
+_EXTRA_WORDS = "les aux cet cette ces ils elles leurs leur dont où ou quand comme lorsque puis donc car ni si afin ainsi"
+_EXTRA_STOP_WORDS = frozenset(_EXTRA_WORDS.split())
 
 
 def french_stop_words() -> frozenset[str]:

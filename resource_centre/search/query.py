@@ -207,12 +207,16 @@ def request_from_params(
                 continue
             ok = value in allowed if allowed is not None else bool(_SLUG_RE.match(value))
             if not ok:
-                notices.append(f"Filtre « {label} » : la valeur « {_shown(raw)} » est "
-                               "inconnue, elle est ignorée.")
+                notices.append(
+                    f"Filtre « {label} » : la valeur « {_shown(raw)} » est "
+                    "inconnue, elle est ignorée."
+                )
                 continue
             if len(chosen) >= MAX_VALUES_PER_FACET:
-                notices.append(f"Filtre « {label} » : trop de valeurs, seules les "
-                               f"{MAX_VALUES_PER_FACET} premières sont prises en compte.")
+                notices.append(
+                    f"Filtre « {label} » : trop de valeurs, seules les "
+                    f"{MAX_VALUES_PER_FACET} premières sont prises en compte."
+                )
                 break
             chosen.append(value)
         if chosen:
@@ -226,18 +230,22 @@ def request_from_params(
             continue
         number = _parse_int(values[0])
         if number is None:
-            notices.append(f"{what} « {_shown(values[0])} » n’est pas un nombre : "
-                           "elle est ignorée.")
+            notices.append(
+                f"{what} « {_shown(values[0])} » n’est pas un nombre : elle est ignorée."
+            )
         elif not YEAR_LOWEST <= number <= YEAR_HIGHEST:
-            notices.append(f"{what} {number} est hors de la période {YEAR_LOWEST}–"
-                           f"{YEAR_HIGHEST} : elle est ignorée.")
+            notices.append(
+                f"{what} {number} est hors de la période {YEAR_LOWEST}–"
+                f"{YEAR_HIGHEST} : elle est ignorée."
+            )
         else:
             years[name] = number
     year_min, year_max = years["year_min"], years["year_max"]
     if year_min is not None and year_max is not None and year_min > year_max:
         year_min, year_max = year_max, year_min
-        notices.append("Les années de début et de fin étaient inversées : elles ont été "
-                       "remises dans l’ordre.")
+        notices.append(
+            "Les années de début et de fin étaient inversées : elles ont été remises dans l’ordre."
+        )
 
     sort: str | None = None
     sort_values = [v for v in _values(params, "sort") if v.strip()]
@@ -246,16 +254,18 @@ def request_from_params(
         if candidate in SORTS:
             sort = candidate
         else:
-            notices.append(f"Le tri « {_shown(sort_values[0])} » n’existe pas : le tri par "
-                           "défaut est utilisé.")
+            notices.append(
+                f"Le tri « {_shown(sort_values[0])} » n’existe pas : le tri par défaut est utilisé."
+            )
 
     page = 1
     page_values = [v for v in _values(params, "page") if v.strip()]
     if page_values:
         number = _parse_int(page_values[0])
         if number is None:
-            notices.append(f"La page « {_shown(page_values[0])} » n’est pas un nombre : "
-                           "page 1 affichée.")
+            notices.append(
+                f"La page « {_shown(page_values[0])} » n’est pas un nombre : page 1 affichée."
+            )
         elif number < 1:
             notices.append("Les pages commencent à 1 : page 1 affichée.")
         elif number > MAX_PAGE:
@@ -269,21 +279,34 @@ def request_from_params(
     if size_values:
         number = _parse_int(size_values[0])
         if number is None:
-            notices.append(f"Le nombre de résultats par page « {_shown(size_values[0])} » "
-                           f"n’est pas un nombre : {DEFAULT_PAGE_SIZE} par page.")
+            notices.append(
+                f"Le nombre de résultats par page « {_shown(size_values[0])} » "
+                f"n’est pas un nombre : {DEFAULT_PAGE_SIZE} par page."
+            )
         elif number < 1:
             page_size = 1
-            notices.append(f"Le nombre de résultats par page va de 1 à {MAX_PAGE_SIZE} : "
-                           "1 par page.")
+            notices.append(
+                f"Le nombre de résultats par page va de 1 à {MAX_PAGE_SIZE} : 1 par page."
+            )
         elif number > MAX_PAGE_SIZE:
             page_size = MAX_PAGE_SIZE
-            notices.append(f"Le nombre de résultats par page va de 1 à {MAX_PAGE_SIZE} : "
-                           f"{MAX_PAGE_SIZE} par page.")
+            notices.append(
+                f"Le nombre de résultats par page va de 1 à {MAX_PAGE_SIZE} : "
+                f"{MAX_PAGE_SIZE} par page."
+            )
         else:
             page_size = number
 
-    return SearchRequest(q=q, filters=filters, year_min=year_min, year_max=year_max,
-                         sort=sort, page=page, page_size=page_size, notices=notices)
+    return SearchRequest(
+        q=q,
+        filters=filters,
+        year_min=year_min,
+        year_max=year_max,
+        sort=sort,
+        page=page,
+        page_size=page_size,
+        notices=notices,
+    )
 
 
 # --- Text normalisation and parsing ----------------------------------------------------------
@@ -730,8 +753,11 @@ class _Generation:
         high = year_max if year_max is not None else 10**9
         ends = self.year_end
         bits = _to_bits(
-            (d for d, start in self.year_start.items()
-             if start <= high and ends.get(d, 10**9) >= low),
+            (
+                d
+                for d, start in self.year_start.items()
+                if start <= high and ends.get(d, 10**9) >= low
+            ),
             self.size,
         )
         with self.lock:
@@ -1045,8 +1071,12 @@ def run(
     except Exception:
         logger.exception("search failed")
         return SearchResults(
-            hits=[], total=0, page=page, page_size=page_size,
-            facets={f: [] for f in (*FACETS, YEAR_FACET)}, suggestion=None,
+            hits=[],
+            total=0,
+            page=page,
+            page_size=page_size,
+            facets={f: [] for f in (*FACETS, YEAR_FACET)},
+            suggestion=None,
             notices=[*notices, "La recherche n’a pas pu aboutir : réessayez avec d’autres mots."],
         )
 
@@ -1063,8 +1093,10 @@ def _parse(gen: _Generation, raw: str, group: str = "and") -> _Parsed:
         node = _convert(gen.parsers[group].parse(_rewrite_signs(text)))
     except Exception:
         logger.info("query parse fallback for %r", text, exc_info=True)
-        notices.append("Une partie de la syntaxe de votre recherche n’a pas été comprise : "
-                       "elle a été traitée comme une liste de mots.")
+        notices.append(
+            "Une partie de la syntaxe de votre recherche n’a pas été comprise : "
+            "elle a été traitée comme une liste de mots."
+        )
         node = _plain_words(text)
     return _Parsed(node, text, notices)
 
@@ -1144,12 +1176,13 @@ def _search(
             try:
                 text_bits = evaluator.bits(parsed.node)
             except Exception:
-                logger.warning("plain-words evaluation failed for %r", parsed.text,
-                               exc_info=True)
+                logger.warning("plain-words evaluation failed for %r", parsed.text, exc_info=True)
                 parsed.node, text_bits = _NONE, 0
         if parsed.node == _NONE and not notices:
-            notices.append("Votre recherche ne contient que des mots trop courants ou des "
-                           "signes : précisez-la.")
+            notices.append(
+                "Votre recherche ne contient que des mots trop courants ou des "
+                "signes : précisez-la."
+            )
 
     facet_filters: dict[str, int] = {}
     for facet, values in request.filters.items():
@@ -1184,8 +1217,10 @@ def _search(
             if or_matched:
                 parsed, text_bits, matched = or_parsed, or_text_bits, or_matched
                 total = matched.bit_count()
-                notices.append("Aucune fiche ne contient tous vos mots : voici celles qui en "
-                               "contiennent au moins un.")
+                notices.append(
+                    "Aucune fiche ne contient tous vos mots : voici celles qui en "
+                    "contiennent au moins un."
+                )
 
     counts = _facet_counts(gen, text_bits, restrict, matched, facet_filters, year_bits)
 
