@@ -145,3 +145,10 @@ def test_small_segments_left_by_journal_commits_are_merged(index, engine):
     assert len(whoosh_index.open_dir(str(index.current_dir()))._segments()) < segments
     assert slugs(index, "version") == ["laverie-solidaire-du-canal"] and index.check().ok
     assert index.merge_small() is False  # nothing left to merge
+
+
+def test_rebuild_with_two_processes_gives_the_same_index(index):
+    index.rebuild(procs=2)
+    assert slugs(index) == PUBLISHED
+    assert slugs(index, "laveries impayes") == ["laverie-solidaire-du-canal"]
+    assert index.check().ok

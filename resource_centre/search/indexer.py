@@ -285,12 +285,14 @@ class SearchIndex:
             writer.commit()  # Whoosh's default policy: merge the small segments
             return True
 
-    def rebuild(self, *, progress: Callable[[int, int], None] | None = None) -> int:
+    def rebuild(self, *, progress: Callable[[int, int], None] | None = None, procs: int = 1) -> int:
         """Build a fresh index from the database, then swap it in; return the fiche count.
 
-        Searches go on against the old generation while the new one is built.
+        Searches go on against the old generation while the new one is built. With
+        `procs` > 1 the text is analysed in that many processes (the CLI does; a server
+        thread does not, since forking a threaded process is unsafe).
         """
-        generation, count = self._build_generation(progress)
+        generation, count = self._build_generation(progress, procs=procs)
         with self._write_mutex, self.lock.held(timeout=120) as got:
             if not got:
                 shutil.rmtree(generation, ignore_errors=True)
@@ -305,13 +307,19 @@ class SearchIndex:
         self._apply_pending(whoosh_index.open_dir(str(generation)))
         self._swap(generation)
 
-    def _build_generation(self, progress: Callable[[int, int], None] | None) -> tuple[Path, int]:
+    def _build_generation(
+        self, progress: Callable[[int, int], None] | None, *, procs: int = 1
+    ) -> tuple[Path, int]:
         self.root.mkdir(parents=True, exist_ok=True)
         generation = self._new_generation()
         ix = whoosh_index.open_dir(str(generation))
         # Entries up to start_id are reflected in what we read next (read after it).
         start_id = self.latest_journal_id()
-        writer = ix.writer(limitmb=256)
+        if procs > 1:
+            # One segment per process, not merged: merging would cost what was gained.
+            writer = ix.writer(procs=procs, limitmb=128, multisegment=True)
+        else:
+            writer = ix.writer(limitmb=256)
         count = 0
         try:
             with read_session(self.engine) as session:
@@ -332,7 +340,7 @@ class SearchIndex:
                     if progress:
                         progress(min(start + APPLY_CHUNK, total), total)
             writer.add_document(**meta_document(start_id))
-            writer.commit(optimize=True)
+            writer.commit(optimize=procs == 1)
         except BaseException:
             writer.cancel()
             shutil.rmtree(generation, ignore_errors=True)
