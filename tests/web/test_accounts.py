@@ -185,3 +185,21 @@ def test_next_parameter_cannot_leave_the_site(client, make_user):
         follow_redirects=False,
     )
     assert response.headers["location"] == "/mes-fiches"
+
+
+def test_sessions_expire_after_idle_time_and_after_12_hours(client, app, login_as):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from resource_centre.db import write_session
+    from resource_centre.models import utcnow
+
+    for column, age in (("last_seen_at", timedelta(hours=3)), ("created_at", timedelta(hours=13))):
+        login_as("contributor")
+        assert client.get("/mon-compte", follow_redirects=False).status_code == 200
+        with write_session(app.state.engine) as session:
+            session.execute(update(UserSession).values({column: utcnow() - age}))
+        response = client.get("/mon-compte", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/connexion")
+        assert sessions(app) == 0  # the expired row is gone
