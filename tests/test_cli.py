@@ -148,3 +148,20 @@ def test_secret_key_is_generated_once_with_owner_only_permissions(tmp_path):
     mode = stat.S_IMODE(os.stat(tmp_path / "d" / "secret_key").st_mode)
     assert mode == 0o600
     assert Settings(data_dir=tmp_path / "d", RESOURCE_CENTRE_SECRET_KEY="fixe").secret_key == "fixe"
+
+
+def test_check_exits_1_and_names_the_differences(env):
+    assert run(env, "import", str(TEST_KNOWLEDGE)).exit_code == 0
+    engine = make_engine(env["RESOURCE_CENTRE_DATABASE_URL"])
+    from resource_centre.db import write_session
+    from resource_centre.writeups import get_by_slug
+
+    with write_session(engine) as session:  # committed, not yet applied to the index
+        get_by_slug(session, "epicerie-soumise").status = "published"
+    engine.dispose()
+    result = run(env, "check")
+    assert result.exit_code == 1
+    assert "epicerie-soumise : absente de l'index" in result.output
+    assert "1 modification(s) du journal pas encore appliquée(s)" in result.output
+    assert run(env, "reindex").exit_code == 0
+    assert run(env, "check").exit_code == 0

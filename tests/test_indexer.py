@@ -152,3 +152,14 @@ def test_rebuild_with_two_processes_gives_the_same_index(index):
     assert slugs(index) == PUBLISHED
     assert slugs(index, "laveries impayes") == ["laverie-solidaire-du-canal"]
     assert index.check().ok
+
+
+def test_two_machines_with_their_own_index_follow_the_same_journal(index, engine, tmp_path):
+    other = SearchIndex(tmp_path / "machine-2" / "index", engine)  # another machine's directory
+    other.ensure()
+    other.catch_up()
+    with write_session(engine) as session:
+        get_by_slug(session, "epicerie-soumise").status = "published"
+    assert index.catch_up() == 1 and other.catch_up() == 1
+    for machine in (index, other):
+        assert "epicerie-soumise" in slugs(machine) and machine.check().ok
