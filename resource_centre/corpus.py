@@ -15,7 +15,6 @@ from typing import Any
 
 import yaml
 from sqlalchemy import Engine, select
-from sqlmodel import Session
 
 from resource_centre.db import read_session, write_session
 from resource_centre.models import Regie, Term, WriteUp
@@ -673,7 +672,3 @@ def _write(path: Path, text: str) -> None:
     except FileNotFoundError:
         pass
     path.write_bytes(data)
-
-
-def load_known(session: Session) -> Known:
-    return Known.load(session)

@@ -118,8 +118,3 @@ def sections_plain_text(sections: dict[str, str]) -> str:
     """The plain text of a fiche's sections, in the order of the fiche."""
     parts = [plain_text(sections.get(key)) for key in SECTION_KEYS]
     return "\n\n".join(p for p in parts if p)
-
-
-def render_sections(sections: dict[str, str]) -> dict[str, str]:
-    """Render each non-empty section; the keys are kept."""
-    return {key: render_markdown(text) for key, text in sections.items() if text.strip()}

@@ -10,16 +10,11 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
-from resource_centre.config import Settings
 from resource_centre.db import read_session
 from resource_centre.models import User
-from resource_centre.search.indexer import IndexSync, SearchIndex
+from resource_centre.search.indexer import SearchIndex
 from resource_centre.web.searching import SearchService
 from resource_centre.web.sessions import FLASH_COOKIE, pop_flash, set_flash
-
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -31,15 +26,10 @@ def get_index(request: Request) -> SearchIndex:
     return request.app.state.index
 
 
-def get_sync(request: Request) -> IndexSync:
-    return request.app.state.sync
-
-
 def get_search(request: Request) -> SearchService:
     return request.app.state.search
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 IndexDep = Annotated[SearchIndex, Depends(get_index)]
 SearchDep = Annotated[SearchService, Depends(get_search)]
