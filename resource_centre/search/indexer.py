@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 CURRENT = "current"
 LOCK_FILE = "writer.lock"
 APPLY_CHUNK = 500
+BULK_ENTRIES = 50  # a batch this large (an import) merges segments as it commits
 MAX_SEGMENTS = 4  # beyond this, the sync thread merges small segments when idle
 IDLE_BEFORE_MERGE = 2.0  # seconds without journal activity before merging
 # Beyond this many pending entries, a full rebuild is cheaper than applying them one by one.
@@ -260,9 +261,10 @@ class SearchIndex:
                     else:
                         writer.update_document(**doc)
                 writer.update_document(**meta_document(last_id))
-                # No merge here: merging small segments takes most of a commit's time and
-                # would delay publication; `merge_small()` does it when the index is idle.
-                writer.commit(merge=False)
+                # Merging small segments takes most of a small commit's time and would delay
+                # publication: only bulk batches merge here; `merge_small()` does the rest
+                # when the index is idle.
+                writer.commit(merge=len(entries) >= BULK_ENTRIES)
             except BaseException:
                 writer.cancel()
                 raise
