@@ -208,11 +208,13 @@ class SearchIndex:
         with read_session(self.engine) as session:
             return int(session.execute(select(func.max(IndexJournal.id))).scalar() or 0)
 
-    def catch_up(self, *, timeout: float = 0.0) -> int:
+    def catch_up(self, *, timeout: float = 0.0, applied: int | None = None) -> int:
         """Apply pending journal entries if this process can take the writer lock.
 
         Returns how many entries were applied (0 if another process holds the lock: that
-        process is the writer and will apply them).
+        process is the writer and will apply them). `applied`, when the caller has just
+        read it from a fresh searcher, saves opening the index once more (slow on large
+        indexes); a value too low only makes entries be applied again, which is harmless.
         """
         with self._write_mutex, self.lock.held(timeout=timeout) as got:
             if not got:
@@ -222,22 +224,20 @@ class SearchIndex:
                 if path is None:
                     raise IndexUnavailable("index introuvable")
                 ix = whoosh_index.open_dir(str(path))
-                with ix.searcher() as s:
-                    meta = s.document(slug=META_SLUG)
+                if applied is None:
+                    applied = _meta_id(ix)
             except Exception:
                 log.warning("index missing or unreadable in %s: rebuilding it", self.root)
                 self._rebuild_locked()
                 return 0
-            applied = int(meta["journal_id"]) if meta else 0
             if self.latest_journal_id() - applied > REBUILD_THRESHOLD:
                 self._rebuild_locked()
                 return 0
-            return self._apply_pending(ix)
+            return self._apply_pending(ix, applied)
 
-    def _apply_pending(self, ix: Any) -> int:
-        with ix.searcher() as s:
-            meta = s.document(slug=META_SLUG)
-        applied = int(meta["journal_id"]) if meta else 0
+    def _apply_pending(self, ix: Any, applied: int | None = None) -> int:
+        if applied is None:
+            applied = _meta_id(ix)
         total = 0
         while True:
             with read_session(self.engine) as session:
@@ -382,6 +382,13 @@ class SearchIndex:
         )
 
 
+def _meta_id(ix: Any) -> int:
+    """The journal id stored in an index (0 for a new one)."""
+    with ix.searcher() as searcher:
+        meta = searcher.document(slug=META_SLUG)
+    return int(meta["journal_id"]) if meta else 0
+
+
 def _documents(session: Any, slugs: list[str]) -> dict[str, dict[str, Any]]:
     """Search documents of the published fiches among `slugs`, read from the database."""
     if not slugs:
@@ -445,8 +452,11 @@ class IndexSync:
                     applied = self.index.applied_id()
                 except IndexUnavailable:
                     applied = -1  # missing or broken: catch_up rebuilds it
-                if applied < 0 or self.index.latest_journal_id() > applied:
-                    self.index.catch_up(timeout=0)
+                if applied < 0:
+                    self.index.catch_up(timeout=0)  # rebuilds a missing or broken index
+                    self._last_change = time.monotonic()
+                elif self.index.latest_journal_id() > applied:
+                    self.index.catch_up(timeout=0, applied=applied)
                     self._last_change = time.monotonic()
                 elif (
                     time.monotonic() - self._last_change > IDLE_BEFORE_MERGE
