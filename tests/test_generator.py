@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from resource_centre.corpus import FRONT_MATTER_KEYS
+
 ROOT = Path(__file__).resolve().parent.parent
 COUNT = 30
 HEADINGS = [
@@ -21,21 +23,8 @@ HEADINGS = [
     "Enseignements",
     "Pour essaimer",
 ]
-KEYS = [
-    "title",
-    "regie",
-    "themes",
-    "activity",
-    "audiences",
-    "schemes",
-    "partners",
-    "year_start",
-    "year_end",
-    "status",
-    "featured",
-    "published_at",
-    "summary",
-]
+# The project's own key order: generated fiches must be in the contract's format.
+KEYS = list(FRONT_MATTER_KEYS)
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
