@@ -34,7 +34,7 @@ from resource_centre.models import (
     WriteUp,
 )
 from resource_centre.rendering import render_markdown
-from resource_centre.taxonomy import SECTIONS, STATUS_LABELS, VOCABULARIES
+from resource_centre.taxonomy import FACETS, SECTIONS, STATUS_LABELS, VOCABULARIES
 from resource_centre.web import forms
 from resource_centre.web.deps import UserDep, current_user, done, render
 from resource_centre.web.sessions import set_flash
@@ -424,16 +424,8 @@ def mine(request: Request, user: UserDep) -> Response:
 
 # --- "Signaler ce besoin" (from an empty search) --------------------------------------------
 
-NEED_FILTERS = (
-    "theme",
-    "region",
-    "regie",
-    "activity",
-    "audience",
-    "scheme",
-    "year_min",
-    "year_max",
-)
+# The search's filters, kept with the need (the year facet is a range in the query string).
+NEED_FILTERS = (*(f for f in FACETS if f != "year"), "year_min", "year_max")
 
 
 @router.post("/besoins")
