@@ -17,13 +17,14 @@ from resource_centre.db import make_engine, migrate
 ROOT = Path(__file__).resolve().parent.parent
 TEST_KNOWLEDGE = ROOT / "tests" / "data" / "knowledge"
 DEMO_KNOWLEDGE = ROOT / "knowledge"
-SHARED = ROOT.parent / "shared"
+ATTACK_CASES = ROOT / "tests" / "data" / "attack-cases"
 POSTGRES_ENV = "RESOURCE_CENTRE_TEST_POSTGRES_URL"
 
 
 def attack_cases(name: str) -> Path:
-    path = SHARED / "attack-cases" / name
-    if not path.exists():  # a copy beside the repository is expected (CI lays one out)
+    """Return the path of one attack-case file carried by the repository (tests/data)."""
+    path = ATTACK_CASES / name
+    if not path.exists():
         pytest.fail(f"attack cases missing: {path}")
     return path
 

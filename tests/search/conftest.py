@@ -17,7 +17,7 @@ from resource_centre.models import Regie, WriteUp
 from resource_centre.search import query as search_query
 from resource_centre.search.schema import build_schema, document_from, meta_document, sections_text
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+ATTACK_CASES = Path(__file__).resolve().parents[1] / "data" / "attack-cases"
 
 LABELS: dict[str, dict[str, str]] = {
     "theme": {
@@ -422,7 +422,7 @@ _THIS = sys.modules[__name__]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize `search_attack` and `long_search_attack` with the shared attack cases."""
+    """Parametrize `search_attack` and `long_search_attack` with the attack cases of tests/data."""
     if "search_attack" in metafunc.fixturenames:
         cases = attack_lines("search-queries.jsonl")
         metafunc.parametrize("search_attack", cases, ids=[f"q{i}" for i in range(len(cases))])
@@ -435,7 +435,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def attack_lines(name: str) -> list[Any]:
     """Return the decoded lines of one attack-case file (strings or recipe objects)."""
-    path = SHARED / "attack-cases" / name
+    path = ATTACK_CASES / name
     if not path.exists():
         pytest.fail(f"attack cases missing: {path}")
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]

@@ -1,4 +1,4 @@
-"""Request limits (shared/attack-cases/upload-cases.jsonl) and the other bounds of the forms."""
+"""Request limits (tests/data/attack-cases/upload-cases.jsonl) and the other bounds of the forms."""
 
 from __future__ import annotations
 
