@@ -21,8 +21,14 @@ from resource_centre.config import Settings
 from resource_centre.db import make_engine
 from resource_centre.search.indexer import IndexSync, SearchIndex
 from resource_centre.web import accounts, api, contribute, curate, library
+from resource_centre.web.inputs import InputCleaningMiddleware
 from resource_centre.web.searching import SearchService
-from resource_centre.web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
+from resource_centre.web.security import (
+    HSTS,
+    SECURITY_HEADERS,
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+)
 from resource_centre.web.sessions import SessionMiddleware, csrf_protect
 
 log = logging.getLogger(__name__)
@@ -62,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     index = SearchIndex(settings.index_dir, engine)
     sync = IndexSync(index, poll_seconds=settings.index_poll_seconds)
-    search = SearchService(engine, index)
+    search = SearchService(engine, index, retention_days=settings.log_retention_days)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.search = search
     app.state.templates = make_templates()
     app.add_middleware(SessionMiddleware, settings=settings, engine=engine)
+    app.add_middleware(InputCleaningMiddleware)  # inside the body limit: reads bounded bodies
     app.add_middleware(
         BodyLimitMiddleware, limit=MAX_BODY_BYTES, upload_limit=contribute.MAX_UPLOAD_BODY,
         upload_paths=contribute.UPLOAD_PATHS,
@@ -148,10 +155,21 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if errors and all(e.get("loc", ("",))[0] == "path" for e in errors):
+            return error_response(request, 404)  # /…/pieces-jointes/99999999999: no such page
         return error_response(request, 422)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled error (request %s)", getattr(request.state, "request_id", "?"),
                   exc_info=exc)  # fmt: skip
-        return error_response(request, 500)
+        response = error_response(request, 500)
+        # Starlette answers this one from its outermost middleware, outside ours: the
+        # security headers and the request id are added here.
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.scheme == "https":
+            response.headers["Strict-Transport-Security"] = HSTS
+        response.headers["X-Request-Id"] = getattr(request.state, "request_id", "")
+        return response

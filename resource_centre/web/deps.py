@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
@@ -28,6 +28,29 @@ def get_index(request: Request) -> SearchIndex:
 
 def get_search(request: Request) -> SearchService:
     return request.app.state.search
+
+
+# Row ids fit PostgreSQL's INTEGER (int4); larger numbers never name a row, and reaching the
+# database with them answered 500 (int4 overflow; SQLite overflows at 2**63).
+MAX_DB_ID = 2**31 - 1
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]  # a path id out of range: French 404
+FormId = Annotated[int, Form(ge=0, le=MAX_DB_ID)]  # out of range: French 422
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_DB_ID)]
+
+
+def parse_id(text: object, *, highest: int = MAX_DB_ID) -> int | None:
+    """A non-negative integer written in ASCII digits, at most `highest`; otherwise None.
+
+    `str.isdigit()` accepts "²" and other digits `int()` refuses or reads (Arabic-Indic):
+    only 0-9 count here, and the length is checked before converting.
+    """
+    if not isinstance(text, str):
+        return None
+    text = text.strip()
+    if not text or len(text) > 10 or not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if number <= highest else None
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

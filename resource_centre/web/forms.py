@@ -8,6 +8,8 @@ from typing import Any
 from starlette.datastructures import FormData, UploadFile
 
 from resource_centre.taxonomy import SECTIONS
+from resource_centre.web.deps import parse_id
+from resource_centre.web.inputs import strip_controls
 from resource_centre.writeups import FicheData, Known, validate
 
 FIELD_LABELS: dict[str, str] = {
@@ -59,12 +61,13 @@ def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     if not isinstance(value, str):
         return ""
-    return value.replace("\r\n", "\n")[:MAX_FIELD_CHARS]
+    # Multipart posts with files reach here uncleaned (web.inputs): no NUL into the database.
+    return strip_controls(value.replace("\r\n", "\n")[:MAX_FIELD_CHARS])
 
 
 def _year(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and len(text) <= 4 else None
+    """A year of at most four ASCII digits ("²".isdigit() is True, int("²") fails)."""
+    return parse_id(text, highest=9999)
 
 
 def values_from_data(data: FicheData) -> dict[str, Any]:
@@ -97,7 +100,8 @@ def parse(form: FormData) -> FicheForm:
         for name in ("title", "summary", "regie", "activity", "partners", "year_start", "year_end")
     }
     for name in MULTI_FIELDS:
-        values[name] = [v for v in form.getlist(name) if isinstance(v, str) and v][:50]
+        chosen = [v for v in form.getlist(name) if isinstance(v, str) and v][:50]
+        values[name] = [strip_controls(v) for v in chosen]
     for section in SECTIONS:
         values[section.key] = _text(form, section.key)
     errors: dict[str, str] = {}

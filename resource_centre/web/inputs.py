@@ -1,0 +1,151 @@
+"""Control characters and oversized numbers stopped at the edge, before any handler.
+
+PostgreSQL refuses a NUL in text and both databases refuse integers beyond their columns:
+without this, such input reached the database and answered 500. One pure ASGI middleware
+cleans what every route receives:
+
+- a path holding a control character is no page of ours: a French 404;
+- query strings and form bodies (urlencoded, and multipart without files) lose their C0
+  control characters except tab, line feed and carriage return (and DEL), then go on.
+
+Multipart bodies with files or over 1 MiB (the fiche form with attachments) stream on
+untouched; the fiche form strips its text fields itself (`web.forms`). Numbers are bounded where they are parsed
+(`parse_id`, `DbId`, `FormId`, `QueryId` in `web.deps`).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.datastructures import Headers, UploadFile
+from starlette.formparsers import MultiPartParser
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A control character in a query string or urlencoded body: raw, or percent-encoded.
+_ENCODED_CONTROL = re.compile(
+    rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|%(?:0[0-8bcBC]|1[0-9a-fA-F]|7[fF])"
+)
+_URLENCODED = "application/x-www-form-urlencoded"
+_MULTIPART = "multipart/form-data"
+MAX_MULTIPART_CLEANED = 1024 * 1024  # larger multipart bodies (uploads) stream on untouched
+
+
+def strip_controls(text: str) -> str:
+    """`text` without C0 control characters (tab, line feed and carriage return kept) or DEL."""
+    return CONTROL.sub("", text)
+
+
+def _clean_pairs(pairs: list[tuple[str, str]]) -> bytes:
+    cleaned = [(strip_controls(k), strip_controls(v)) for k, v in pairs]
+    return urlencode(cleaned).encode("ascii")
+
+
+def clean_query_string(raw: bytes) -> bytes:
+    """The query string without control characters (unchanged bytes when there are none)."""
+    if not _ENCODED_CONTROL.search(raw):
+        return raw
+    return _clean_pairs(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
+class InputCleaningMiddleware:
+    """Strips control characters from query strings and form fields; 404 for such paths.
+
+    Must sit inside the body-size limit: a form body is read whole before it is cleaned.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if CONTROL.search(scope["path"]):
+            from resource_centre.web.app import error_response
+
+            await error_response(Request(scope, receive), 404)(scope, receive, send)
+            return
+        scope["query_string"] = clean_query_string(scope.get("query_string", b""))
+        headers = Headers(scope=scope)
+        content_type = headers.get("content-type", "")
+        length = headers.get("content-length", "")
+        small = (
+            length.isascii() and length.isdigit() and len(length) <= 12
+            and int(length) <= MAX_MULTIPART_CLEANED
+        )  # fmt: skip
+        if scope["method"] in ("GET", "HEAD", "OPTIONS") or not (
+            content_type.startswith(_URLENCODED) or (content_type.startswith(_MULTIPART) and small)
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if content_type.startswith(_URLENCODED):
+            if _ENCODED_CONTROL.search(body):
+                body = _clean_pairs(
+                    parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+                )
+                _set_header(scope, b"content-length", str(len(body)).encode())
+        else:
+            rewritten = await _multipart_as_urlencoded(scope, body)
+            if rewritten is not None:
+                body = rewritten
+                _set_header(scope, b"content-type", _URLENCODED.encode())
+                _set_header(scope, b"content-length", str(len(body)).encode())
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # http.disconnect, when the client goes away
+
+    return replay
+
+
+async def _multipart_as_urlencoded(scope: Scope, body: bytes) -> bytes | None:
+    """A multipart form of text fields only, cleaned and re-encoded as urlencoded.
+
+    None (the body goes on unchanged) when it holds a file, holds no control character, or
+    does not parse: the route's own parsing then answers as it always does.
+    """
+    if not _ENCODED_CONTROL.search(body):
+        return None
+
+    async def stream():  # type: ignore[no-untyped-def]
+        yield body
+
+    try:
+        form = await MultiPartParser(Headers(scope=scope), stream()).parse()
+    except Exception:
+        return None
+    try:
+        items = form.multi_items()
+        if any(isinstance(value, UploadFile) for _, value in items):
+            return None
+        return _clean_pairs([(name, str(value)) for name, value in items])
+    finally:
+        await form.close()
+
+
+def _set_header(scope: Scope, name: bytes, value: bytes) -> None:
+    scope["headers"] = [(k, v) for k, v in scope["headers"] if k != name] + [(name, value)]
