@@ -9,9 +9,10 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pwdlib import PasswordHash
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, select, text, update
 from sqlmodel import Session
 
 from resource_centre.db import write_session
@@ -83,8 +84,15 @@ def create_user(
 SESSION_COOKIE = "rc_session"
 ANON_COOKIE = "rc_anon"
 LOGIN_WINDOW = timedelta(minutes=5)
-MAX_FAILURES = 10  # per account and per address within LOGIN_WINDOW
-_VERIFY_SLOTS = threading.BoundedSemaphore(4)  # an argon2 verify costs ~64 MiB of memory
+MAX_FAILURES = 10  # per account and address within LOGIN_WINDOW
+ADDRESS_MAX_FAILURES = 10  # per address, all accounts together (password spraying)
+ACCOUNT_MAX_FAILURES = 30  # per account within LOGIN_WINDOW, beyond which only known addresses
+KNOWN_ADDRESS_AGE = timedelta(days=30)  # a successful sign-in makes an address known this long
+LOGIN_LOCK_CLASS = 0x5243  # PostgreSQL advisory lock class of the sign-in attempts ("RC")
+TOO_MANY_ATTEMPTS = (
+    "Trop de tentatives de connexion. Pour votre sécurité, réessayez dans quelques minutes."
+)
+_VERIFY_SLOTS = threading.BoundedSemaphore(2)  # an argon2 verify costs ~0.3 s and 64 MiB
 _DUMMY_HASH = _HASHER.hash("pas un vrai mot de passe")
 SEEN_GRACE = timedelta(minutes=1)  # last_seen_at is written at most once a minute
 
@@ -153,64 +161,207 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def too_many_failures(session: Session, *, email: str, address: str) -> bool:
+def _lock_account_key(session: Session, email: str) -> None:
+    """On PostgreSQL, serialise the attempts on one account (SQLite: BEGIN IMMEDIATE does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(email.encode()).digest()[:4], "big", signed=True)
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": LOGIN_LOCK_CLASS, "k": key}
+        )
+
+
+def _failures(session: Session, *conditions: Any) -> int:
     since = utcnow() - LOGIN_WINDOW
-    for column, value in ((LoginAttempt.email, email), (LoginAttempt.address, address)):
-        failures = session.execute(
-            select(func.count())
-            .select_from(LoginAttempt)
-            .where(column == value, LoginAttempt.success.is_(False), LoginAttempt.at >= since)  # type: ignore[attr-defined]
-        ).scalar_one()
-        if failures >= MAX_FAILURES:
-            return True
-    return False
+    return session.execute(
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(*conditions, LoginAttempt.success.is_(False), LoginAttempt.at >= since)  # type: ignore[attr-defined]
+    ).scalar_one()
+
+
+def _known_address(session: Session, email: str, address: str) -> bool:
+    """Has this account signed in successfully from this address lately?"""
+    since = utcnow() - KNOWN_ADDRESS_AGE
+    return (
+        session.execute(
+            select(LoginAttempt.id)
+            .where(
+                LoginAttempt.email == email,
+                LoginAttempt.address == address,
+                LoginAttempt.success.is_(True),  # type: ignore[attr-defined]
+                LoginAttempt.at >= since,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def reserve_attempt(engine: Engine, *, email: str, address: str) -> int | None:
+    """Check the limits and record an attempt, atomically; return its id, or None if refused.
+
+    The attempt is stored as a failure *before* the password is verified (and marked a
+    success afterwards by `settle_attempt`), inside a write transaction that serialises the
+    attempts on the account: however many requests arrive at once, at most `MAX_FAILURES`
+    passwords per account and address are verified in a window, at most
+    `ACCOUNT_MAX_FAILURES` per account from addresses it has never signed in from, and at
+    most `ADDRESS_MAX_FAILURES` from one address across all accounts (password spraying;
+    serialised per account only, so a burst over many accounts may pass it by a few).
+    """
+    with write_session(engine) as session:
+        _lock_account_key(session, email)
+        if _failures(session, LoginAttempt.email == email, LoginAttempt.address == address) >= (
+            MAX_FAILURES
+        ):
+            return None
+        if _failures(
+            session, LoginAttempt.email == email
+        ) >= ACCOUNT_MAX_FAILURES and not _known_address(session, email, address):
+            return None
+        if _failures(session, LoginAttempt.address == address) >= ADDRESS_MAX_FAILURES:
+            return None  # one address guessing across many accounts
+        attempt = LoginAttempt(email=email, address=address, success=False)
+        session.add(attempt)
+        session.flush()
+        cutoff = utcnow() - KNOWN_ADDRESS_AGE
+        session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
+        return attempt.id
+
+
+def settle_attempt(engine: Engine, attempt_id: int, *, success: bool) -> None:
+    """Mark a reserved attempt as a success (a failure is what was recorded already)."""
+    if success:
+        with write_session(engine) as session:
+            session.execute(
+                update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True)
+            )
+
+
+def _verify(password: str, password_hash: str) -> bool:
+    with _VERIFY_SLOTS:
+        return verify_password(password, password_hash)
 
 
 def authenticate(engine: Engine, *, email: str, password: str, address: str) -> User | str:
-    """Check a sign-in; return the user, or a French message (never saying which was wrong)."""
+    """Check a sign-in; return the user, or a French message (never saying which was wrong).
+
+    Blocking (argon2 and database): call it from a worker thread, never on the event loop.
+    """
     email = normalise_email(email)[:254]
     address = address[:64]
+    attempt_id = reserve_attempt(engine, email=email, address=address)
+    if attempt_id is None:
+        log.warning("sign-in refused: too many failures (address %s)", address)
+        return TOO_MANY_ATTEMPTS
     with Session(engine) as session:
-        if too_many_failures(session, email=email, address=address):
-            return (
-                "Trop de tentatives de connexion. Pour votre sécurité, réessayez dans "
-                "quelques minutes."
-            )
         user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-    with _VERIFY_SLOTS:
-        # Verify against a dummy hash for unknown accounts: same time, no enumeration.
-        ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
+    # Verify against a dummy hash for unknown accounts: same time, no enumeration.
+    ok = _verify(password, user.password_hash if user else _DUMMY_HASH)
     ok = ok and user is not None and user.active
-    with write_session(engine) as session:
-        session.add(LoginAttempt(email=email, address=address, success=ok))
-        cutoff = utcnow() - timedelta(days=30)
-        session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
+    settle_attempt(engine, attempt_id, success=ok)
     if not ok or user is None:
         log.warning("sign-in failed (address %s)", address)
         return "Adresse e-mail ou mot de passe incorrect."
     return user
 
 
-def change_password(session: Session, user: User, *, current: str, new: str) -> str | None:
-    """Change a password; return a French error or None. Other sessions are signed out."""
-    if not verify_password(current, user.password_hash):
-        return "Le mot de passe actuel est incorrect."
+def change_password(
+    engine: Engine,
+    user_id: int,
+    *,
+    current: str,
+    new: str,
+    address: str,
+    keep_session_id: int | None,
+) -> tuple[str, str] | None:
+    """Change a password; return (field, French error) or None.
+
+    The current password is checked within the same attempt limits as signing in (a
+    refusal has the field "limit"). On success every other session of the user is signed
+    out (their rows are deleted); the session `keep_session_id` stays signed in.
+    Blocking (argon2 and database): call it from a worker thread.
+    """
     if len(new) < MIN_PASSWORD_CHARS:
-        return f"Le nouveau mot de passe doit compter au moins {MIN_PASSWORD_CHARS} caractères."
-    user.password_hash = hash_password(new)
-    session.add(user)
+        return (
+            "new_password",
+            f"Le nouveau mot de passe doit compter au moins {MIN_PASSWORD_CHARS} caractères.",
+        )
+    with Session(engine) as session:
+        user = session.get(User, user_id)
+        if user is None or not user.active:
+            return "current_password", "Le mot de passe actuel est incorrect."
+        email, password_hash = user.email, user.password_hash
+    attempt_id = reserve_attempt(engine, email=email, address=address[:64])
+    if attempt_id is None:
+        log.warning("password change refused: too many failures (address %s)", address)
+        return "limit", TOO_MANY_ATTEMPTS
+    ok = _verify(current, password_hash)
+    settle_attempt(engine, attempt_id, success=ok)
+    if not ok:
+        log.warning("password change: wrong current password (address %s)", address)
+        return "current_password", "Le mot de passe actuel est incorrect."
+    with _VERIFY_SLOTS:
+        new_hash = hash_password(new)
+    with write_session(engine) as session:
+        session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
+        others = delete(UserSession).where(UserSession.user_id == user_id)
+        if keep_session_id is not None:
+            others = others.where(UserSession.id != keep_session_id)
+        session.execute(others)
     return None
 
 
 # ---------------------------------------------------------------------------------------
-# CSRF: a token bound to the session (or, before sign-in, to an anonymous cookie).
+# CSRF: a token bound to the session (or, before sign-in, to an anonymous cookie), masked
+# afresh for every response so that no secret repeats in compressed pages (BREACH).
+
+CSRF_BYTES = 32
+
+
+def _csrf_mac(secret_key: str, binding: str) -> bytes:
+    return hmac.new(secret_key.encode(), f"csrf:{binding}".encode(), hashlib.sha256).digest()
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
 
 
 def csrf_token(secret_key: str, binding: str) -> str:
-    return hmac.new(secret_key.encode(), f"csrf:{binding}".encode(), hashlib.sha256).hexdigest()
+    """A new masked token (random mask, then mask XOR HMAC, in hex): different every call."""
+    mask = secrets.token_bytes(CSRF_BYTES)
+    return (mask + _xor(mask, _csrf_mac(secret_key, binding))).hex()
 
 
 def csrf_valid(secret_key: str, binding: str | None, token: str | None) -> bool:
-    if not binding or not token:
+    if not binding or not token or len(token) != 4 * CSRF_BYTES:
         return False
-    return hmac.compare_digest(csrf_token(secret_key, binding), token)
+    try:
+        raw = bytes.fromhex(token)
+    except ValueError:
+        return False
+    if len(raw) != 2 * CSRF_BYTES:
+        return False
+    unmasked = _xor(raw[:CSRF_BYTES], raw[CSRF_BYTES:])
+    return hmac.compare_digest(_csrf_mac(secret_key, binding), unmasked)
+
+
+# ---------------------------------------------------------------------------------------
+# One-time form tokens (a double submit creates one fiche): random, and signed for the user
+# they were given to, so a token issued to one account is refused for another.
+
+
+def _form_mac(secret_key: str, user_id: int, nonce: str) -> str:
+    message = f"form:{user_id}:{nonce}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def issue_form_token(secret_key: str, user_id: int) -> str:
+    nonce = secrets.token_urlsafe(18)
+    return f"{nonce}.{_form_mac(secret_key, user_id, nonce)}"
+
+
+def form_token_valid(secret_key: str, user_id: int, token: str) -> bool:
+    nonce, _, mac = token.partition(".")
+    if not token.isascii() or len(nonce) != 24 or len(mac) != 32:
+        return False
+    return hmac.compare_digest(_form_mac(secret_key, user_id, nonce), mac)

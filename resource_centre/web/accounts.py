@@ -113,16 +113,20 @@ def update_password(
     errors: dict[str, str] = {}
     if new_password != confirm_password:
         errors["confirm_password"] = "Les deux nouveaux mots de passe diffèrent."
+    status = 422
     if not errors:
-        with write_session(request.app.state.engine) as session:
-            fresh = session.get(User, user.id)
-            problem = change_password(session, fresh, current=current_password, new=new_password)
-            if problem:
-                field = "current_password" if "actuel" in problem else "new_password"
-                errors[field] = problem
-                session.rollback()
+        info = getattr(request.state, "session_info", None)
+        problem = change_password(
+            request.app.state.engine, user.id, current=current_password, new=new_password,
+            address=_client_address(request), keep_session_id=info.session_id if info else None,
+        )  # fmt: skip
+        if problem:
+            field, message = problem
+            if field == "limit":  # too many wrong current passwords: shown on that field
+                field, status = "current_password", 429
+            errors[field] = message
     if errors:
-        return render(request, "accounts/account.html", {"errors": errors, "error": None}, 422)
+        return render(request, "accounts/account.html", {"errors": errors, "error": None}, status)
     response = RedirectResponse("/mon-compte", status_code=303)
     set_flash(response, request, "Votre mot de passe a été changé.")
     return response

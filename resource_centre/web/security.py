@@ -22,6 +22,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 class SecurityHeadersMiddleware:
@@ -36,6 +37,7 @@ class SecurityHeadersMiddleware:
             return
         request_id = secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
+        https = scope.get("scheme") == "https"  # HSTS only where the browser will honour it
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -43,6 +45,8 @@ class SecurityHeadersMiddleware:
                 for name, value in SECURITY_HEADERS.items():
                     if name not in headers:
                         headers[name] = value
+                if https:
+                    headers["Strict-Transport-Security"] = HSTS
                 headers["X-Request-Id"] = request_id
             await send(message)
 
@@ -71,7 +75,9 @@ class BodyLimitMiddleware:
             return
         limit = self.upload_limit if self.upload_paths.fullmatch(scope["path"]) else self.limit
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        if declared is not None and (
+            not declared.isdigit() or len(declared) > 15 or int(declared) > limit
+        ):
             await self._refuse(scope, receive, send)
             return
         received = 0

@@ -57,7 +57,7 @@ PASSWORD = "mot de passe de test"
 
 
 def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', html)
+    match = re.search(r'name="csrf_token" value="([0-9a-f]{128})"', html)
     assert match, "no csrf_token in the page"
     return match.group(1)
 

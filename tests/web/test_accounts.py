@@ -203,3 +203,48 @@ def test_sessions_expire_after_idle_time_and_after_12_hours(client, app, login_a
         response = client.get("/mon-compte", follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"].startswith("/connexion")
         assert sessions(app) == 0  # the expired row is gone
+
+
+def test_password_change_signs_out_every_other_session_and_keeps_this_one(client, app, make_user):
+    user = make_user("contributor")
+    other = TestClient(app)
+    assert login(other, user).status_code == 303
+    assert login(client, user).status_code == 303 and sessions(app) == 2
+    token = csrf_of(client.get("/mon-compte").text)
+    new = "nouveau mot de passe"
+    changed = client.post(
+        "/mon-compte",
+        data={"csrf_token": token, "current_password": PASSWORD, "new_password": new,
+              "confirm_password": new},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert changed.status_code == 303
+    assert client.get("/mon-compte", follow_redirects=False).status_code == 200
+    assert other.get("/mon-compte", follow_redirects=False).status_code == 303
+    assert sessions(app) == 1
+
+
+def test_current_password_check_has_the_sign_in_limit(client, app, login_as):
+    login_as("contributor")
+    token = csrf_of(client.get("/mon-compte").text)
+
+    def change(current: str):
+        return client.post(
+            "/mon-compte",
+            data={"csrf_token": token, "current_password": current,
+                  "new_password": "nouveau mot de passe", "confirm_password": "nouveau mot de passe"},
+        )  # fmt: skip
+
+    for _ in range(10):
+        wrong = change("pas le bon mot de passe")
+        assert wrong.status_code == 422 and "Le mot de passe actuel est incorrect." in wrong.text
+    blocked = change(PASSWORD)  # even the right one, for a while
+    assert blocked.status_code == 429 and "Trop de tentatives" in blocked.text
+
+
+def test_hsts_only_over_https(app):
+    with TestClient(app, base_url="https://testserver") as https_client:
+        page = https_client.get("/connexion")
+        assert page.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+    with TestClient(app) as http_client:
+        assert "strict-transport-security" not in http_client.get("/connexion").headers

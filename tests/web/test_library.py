@@ -553,7 +553,7 @@ def test_contact_details_only_for_signed_in_users(app, client, login_as):
     assert "no-store" in response.headers["cache-control"]
     page = Page(response.text)
     assert "Se déconnecter" in page.text and page.find("form", action="/deconnexion")
-    assert re.search(r'name="csrf_token" value="[0-9a-f]{64}"', response.text)
+    assert re.search(r'name="csrf_token" value="[0-9a-f]{128}"', response.text)
     other = client.get("/fiches/jardin-partage-des-tilleuls").text
     assert "par l’intermédiaire du réseau" in other and "mailto:" not in other
     assert "mailto:contact@regie-canal.example" in client.get("/regies/regie-du-canal").text
