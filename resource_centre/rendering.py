@@ -2,11 +2,26 @@
 
 Sections are rendered once, when a fiche is saved or imported, and the HTML is stored next
 to its source; pages only ever output that stored HTML.
+
+markdown-it-py is pure Python and some crafted texts take seconds to render (see the
+`markdown-dos` attack cases). A thread cannot be stopped, so web requests render inside
+`time_limit(seconds)`: the texts then go to a small pool of worker processes (started with
+`forkserver`, never a plain fork of the threaded server), and a worker that overruns is
+killed and replaced. Outside such a block (the CLI import) rendering stays in-process.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from multiprocessing.connection import Connection
 from urllib.parse import urlsplit
 
 import nh3
@@ -26,6 +41,30 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "o
 
 class SectionTooLarge(ValueError):
     """A Markdown text over the size limit (rendering crafted input is slow)."""
+
+
+class RenderTooSlow(ValueError):
+    """Rendering `key` did not finish within the time limit; the message is French."""
+
+    def __init__(self, key: str, seconds: float) -> None:
+        self.key = key
+        super().__init__(
+            f"la mise en forme de ce texte dépasse {seconds:g} s : il contient sans doute une "
+            "longue suite de crochets, d'astérisques ou de puces ; simplifiez-le ou "
+            "raccourcissez-le"
+        )
+
+
+class RenderBusy(RenderTooSlow):
+    """Every rendering worker stayed busy for the whole time limit."""
+
+    def __init__(self, key: str, seconds: float) -> None:
+        ValueError.__init__(
+            self,
+            "le serveur met en forme d'autres textes en ce moment : réessayez dans quelques "
+            "secondes (votre texte est conservé)",
+        )
+        self.key = key
 
 
 def is_safe_url(url: str) -> bool:
@@ -53,10 +92,37 @@ def _make_renderer() -> MarkdownIt:
 _MD = _make_renderer()
 
 
-def render_markdown(text: str) -> str:
-    """Render Markdown to sanitised HTML; raise SectionTooLarge over the size limit."""
+def _check_size(text: str) -> None:
     if len(text.encode("utf-8")) > MAX_SECTION_BYTES:
         raise SectionTooLarge(f"texte trop long (plus de {MAX_SECTION_BYTES // 1000} Ko)")
+
+
+def render_markdown(text: str) -> str:
+    """Render Markdown to sanitised HTML; raise SectionTooLarge over the size limit.
+
+    Inside `time_limit(s)`, raise RenderTooSlow when rendering takes longer than `s`.
+    """
+    _check_size(text)
+    if _TIME_LIMIT.get() is not None:
+        return render_sections({"texte": text})["texte"]
+    return _render_now(text)
+
+
+def render_sections(texts: Mapping[str, str]) -> dict[str, str]:
+    """Render several Markdown texts (a fiche's sections); same errors as render_markdown.
+
+    Inside `time_limit(s)` the limit is for all of them together, and RenderTooSlow names
+    the text that was being rendered when time ran out.
+    """
+    for text in texts.values():
+        _check_size(text)
+    limit = _TIME_LIMIT.get()
+    if limit is None:
+        return {key: _render_now(text) for key, text in texts.items()}
+    return _POOL.render(dict(texts), limit)
+
+
+def _render_now(text: str) -> str:
     if not text.strip():
         return ""
     html = _MD.render(text)
@@ -68,6 +134,133 @@ def render_markdown(text: str) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+
+
+# --- Time-bounded rendering in worker processes ------------------------------------------
+
+_TIME_LIMIT: ContextVar[float | None] = ContextVar("render_time_limit", default=None)
+POOL_SIZE = 2  # per server process; a third concurrent render waits for a free worker
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Within this block (and threads it starts with the context), bound rendering time."""
+    token = _TIME_LIMIT.set(seconds if seconds and seconds > 0 else None)
+    try:
+        yield
+    finally:
+        _TIME_LIMIT.reset(token)
+
+
+def _worker_main(conn: Connection) -> None:
+    """A rendering worker: receive {key: text}, send back (key, html) one text at a time."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops it, not Ctrl-C
+    os.nice(10)  # the server's event loop and threads come first on a busy machine
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):  # the server is gone
+            return
+        for key, text in job.items():
+            try:
+                conn.send((key, _render_now(text), None))
+            except Exception as exc:  # reported to the caller, the worker carries on
+                conn.send((key, None, f"{type(exc).__name__}: {exc}"))
+
+
+class _Worker:
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        parent, child = context.Pipe()
+        self.process = context.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(child,), name="rendu-markdown", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.conn = parent
+
+    def render(self, texts: dict[str, str], deadline: float, limit: float) -> dict[str, str]:
+        self.conn.send(texts)
+        out: dict[str, str] = {}
+        for key in texts:
+            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                raise RenderTooSlow(key, limit)
+            try:
+                got, html, error = self.conn.recv()
+            except (EOFError, OSError) as exc:
+                raise RuntimeError("the rendering worker died") from exc
+            if error is not None:
+                raise RuntimeError(f"rendering {got!r} failed in the worker: {error}")
+            out[got] = html
+        return out
+
+    def kill(self) -> None:
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+
+
+class _RenderPool:
+    """Up to POOL_SIZE worker processes per server process, started when first needed."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._idle: list[_Worker] = []
+        self._slots = threading.BoundedSemaphore(self._size)
+
+    def _context(self) -> multiprocessing.context.BaseContext:
+        context = multiprocessing.get_context("forkserver")
+        # Workers are forked from a small single-threaded server process that has imported
+        # this module (and the main module, as multiprocessing always does; it is guarded).
+        context.set_forkserver_preload(["__main__", __name__])
+        return context
+
+    def render(self, texts: dict[str, str], limit: float) -> dict[str, str]:
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's workers are not ours
+                self._reset()
+            slots = self._slots
+        first = next(iter(texts), "texte")
+        if not slots.acquire(timeout=limit):
+            raise RenderBusy(first, limit)
+        try:
+            with self._lock:
+                worker = self._idle.pop() if self._idle else None
+            if worker is not None and not worker.process.is_alive():
+                worker.kill()
+                worker = None
+            if worker is None:
+                worker = _Worker(self._context())  # its start-up is not counted in the limit
+            try:
+                result = worker.render(texts, time.monotonic() + limit, limit)
+            except BaseException:
+                worker.kill()  # overran, failed or interrupted: never reused
+                raise
+            with self._lock:
+                self._idle.append(worker)
+            return result
+        finally:
+            slots.release()
+
+    def shutdown(self) -> None:
+        """Stop the idle workers (busy ones stop when their server process exits)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.kill()
+
+
+_POOL = _RenderPool(POOL_SIZE)
+
+
+def stop_workers() -> None:
+    """Stop this process's rendering workers (they are started again when needed)."""
+    _POOL.shutdown()
 
 
 # --- Markdown → plain text (cheap, linear-time regular expressions, no HTML) --------------

@@ -64,6 +64,7 @@ SECTION_KEYS: tuple[str, ...] = tuple(s.key for s in SECTIONS)
 REQUIRED_SECTIONS: tuple[str, ...] = tuple(s.key for s in SECTIONS if s.required)
 SECTION_BY_KEY = {s.key: s for s in SECTIONS}
 MAX_SECTION_BYTES = 100_000
+MAX_FICHE_BYTES = 200_000  # all sections together (rendering time grows with size)
 MAX_SUMMARY_CHARS = 600
 MAX_TITLE_CHARS = 200
 

@@ -24,8 +24,9 @@ from resource_centre.models import (
     WriteUpRevision,
     utcnow,
 )
-from resource_centre.rendering import render_markdown, sections_plain_text
+from resource_centre.rendering import render_sections, sections_plain_text
 from resource_centre.taxonomy import (
+    MAX_FICHE_BYTES,
     MAX_SECTION_BYTES,
     MAX_SUMMARY_CHARS,
     MAX_TITLE_CHARS,
@@ -107,6 +108,20 @@ def check_section_text(key: str, text: str) -> str | None:
             "utilisez ### pour un sous-titre"
         )
     return None
+
+
+def check_fiche_size(sections: Mapping[str, str]) -> tuple[str, str] | None:
+    """The whole fiche's limit: (section to shorten, French error), or None if within it."""
+    sizes = {key: len(text.encode("utf-8")) for key, text in sections.items() if text}
+    total = sum(sizes.values())
+    if total <= MAX_FICHE_BYTES:
+        return None
+    largest = max(sizes, key=lambda key: sizes[key])
+    return largest, (
+        f"fiche trop longue : {total // 1000} Ko de texte pour l'ensemble des sections, "
+        f"{MAX_FICHE_BYTES // 1000} Ko au plus ; raccourcissez cette section, la plus longue, "
+        "ou mettez le détail dans une pièce jointe"
+    )
 
 
 def _without_code(text: str) -> str:
@@ -192,6 +207,9 @@ def validate(data: FicheData, known: Known) -> dict[str, str]:
             errors[key] = problem
         elif complete and key in REQUIRED_SECTIONS and not text.strip():
             errors[key] = f"la section « {SECTION_BY_KEY[key].heading} » est obligatoire"
+    too_long = check_fiche_size(data.sections)
+    if too_long:
+        errors.setdefault(*too_long)
     return errors
 
 
@@ -237,14 +255,15 @@ def apply_data(
 ) -> bool:
     """Copy validated content onto `writeup`, rendering its sections; False if unchanged.
 
-    Raises SectionTooLarge if a section is over the limit (validate() reports it first).
+    Raises SectionTooLarge if a section is over the limit (validate() reports it first),
+    RenderTooSlow if rendering overruns the current `rendering.time_limit`.
     """
     data = normalized(data)
     if writeup.id is not None:
         current_regie = next((s for s, i in regie_ids.items() if i == writeup.regie_id), None)
         if _content(data_from_writeup(writeup, current_regie)) == _content(data):
             return False
-    html = {k: render_markdown(v) for k, v in data.sections.items()}
+    html = render_sections(data.sections)
     writeup.slug = data.slug
     writeup.title = data.title
     writeup.summary = data.summary

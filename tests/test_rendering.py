@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from resource_centre import rendering
 from resource_centre.rendering import SectionTooLarge, is_safe_url, render_markdown
 from tests.conftest import attack_cases
 
@@ -111,3 +112,30 @@ def test_slow_inputs_are_refused_over_the_cap_or_render_fast(recipe):
 )
 def test_arbitrary_markdown_renders_inert(text):
     assert_inert(render_markdown(text))
+
+
+def test_rendering_within_a_time_limit_stops_the_slowest_case_and_carries_on():
+    slowest = max(dos_cases(), key=_cost)
+    text = expand(slowest)[: rendering.MAX_SECTION_BYTES]  # ASCII: characters are bytes
+    with rendering.time_limit(0.3):
+        assert render_markdown("Du **gras**.") == "<p>Du <strong>gras</strong>.</p>\n"
+        start = time.perf_counter()
+        with pytest.raises(rendering.RenderTooSlow) as caught:
+            rendering.render_sections({"context": "Court.", "approach": text})
+        assert time.perf_counter() - start < 2  # stopped, not waited for
+        assert caught.value.key == "approach"  # the section being rendered when time ran out
+        assert "dépasse 0.3 s" in str(caught.value)
+        # The worker that overran was killed; a new one renders the next text.
+        assert rendering.render_sections({"context": "- a"}) == {
+            "context": "<ul>\n<li>a</li>\n</ul>\n"
+        }
+    # Outside a time limit (the CLI import) rendering stays in this process.
+    assert render_markdown("Du **gras**.") == "<p>Du <strong>gras</strong>.</p>\n"
+
+
+def _cost(recipe: dict) -> float:
+    """Seconds per byte to render a small sample of a slow-input recipe."""
+    sample = expand(recipe, 0.05)
+    start = time.perf_counter()
+    render_markdown(sample)
+    return (time.perf_counter() - start) / max(1, len(sample.encode()))
