@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from resource_centre.models import Attachment, WriteUp, utcnow
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PER_FICHE = 10
@@ -98,3 +105,51 @@ def check(raw_name: str | None, head: bytes, size: int) -> tuple[str, Kind]:
 def new_stored_name(extension: str) -> str:
     """A random name, chosen by the server (never derived from the uploaded name)."""
     return secrets.token_hex(16) + extension
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create `path` readable by the owner only (0600) and write `data`; never overwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_048_576:.1f}".replace(".", ",") + " Mo"
+
+
+def upload_quota_error(session: Session, user_id: int, adding: int, quota_mb: int) -> str | None:
+    """A French error when `adding` bytes would take the account past its quota (0: none)."""
+    if quota_mb <= 0 or adding <= 0:
+        return None
+    quota = quota_mb * 1024 * 1024
+    used = session.execute(
+        select(func.coalesce(func.sum(Attachment.size), 0)).where(Attachment.uploaded_by == user_id)
+    ).scalar_one()
+    if used + adding <= quota:
+        return None
+    left = max(0, quota - used)
+    return (
+        f"vos pièces jointes occupent déjà {_megabytes(used)} sur les {quota_mb} Mo permis par "
+        f"compte ; ces fichiers ({_megabytes(adding)}) dépassent ce qui reste "
+        f"({_megabytes(left)}). Retirez des fichiers ou demandez de la place à l'équipe du réseau."
+    )
+
+
+def drafts_quota_error(session: Session, user_id: int, per_day: int) -> str | None:
+    """A French error when the account created `per_day` fiches in the last 24 hours."""
+    if per_day <= 0:
+        return None
+    since = utcnow() - timedelta(days=1)
+    created = session.execute(
+        select(func.count())
+        .select_from(WriteUp)
+        .where(WriteUp.author_id == user_id, WriteUp.created_at >= since)
+    ).scalar_one()
+    if created < per_day:
+        return None
+    return (
+        f"vous avez déjà créé {created} fiches en 24 heures ({per_day} au plus) : "
+        "votre texte est conservé ci-dessous ; enregistrez-le demain ou complétez une fiche "
+        "existante."
+    )

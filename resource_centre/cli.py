@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from resource_centre.auth import AccountError, create_user
 from resource_centre.config import Settings
 from resource_centre.corpus import export_corpus, import_corpus
-from resource_centre.db import make_engine, migrate, read_session, write_session
+from resource_centre.db import create_private, make_engine, migrate, read_session, write_session
 from resource_centre.models import User
 from resource_centre.search.indexer import SearchIndex
 from resource_centre.taxonomy import ROLES
@@ -175,10 +175,11 @@ def backup(
 ) -> None:
     """Copie cohérente de la base et des pièces jointes, pendant que l'application tourne."""
     settings = Settings()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # copies for the owner only
     uploads = settings.uploads_dir
     if uploads.is_dir():
         shutil.copytree(uploads, path / "uploads", dirs_exist_ok=True)
+        _restrict(path / "uploads")  # copytree copies the source's modes
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
         raise _fail(
@@ -186,6 +187,7 @@ def backup(
             f"(pièces jointes copiées dans {path / 'uploads'})."
         )
     target = path / "resource_centre.db"
+    create_private(target)
     source = sqlite3.connect(url.database, timeout=30)
     dest = sqlite3.connect(target)
     try:
@@ -196,6 +198,14 @@ def backup(
         dest.close()
         source.close()
     out.print(f"Sauvegarde écrite dans {target} ({count} fiche(s)).")
+
+
+def _restrict(folder: Path) -> None:
+    """Owner-only modes for a copied tree: 0700 folders, 0600 files."""
+    folder.chmod(0o700)
+    for item in folder.rglob("*"):
+        if not item.is_symlink():
+            item.chmod(0o700 if item.is_dir() else 0o600)
 
 
 @app.command()

@@ -28,8 +28,15 @@ class Settings(BaseSettings):
     public_read: bool = True
     # Not in the contract's table: tuning knobs with safe defaults.
     index_poll_seconds: float = 0.1
+    render_seconds: float = 2.0  # time limit of the Markdown rendering of one web request
     session_idle_minutes: int = 120
     session_max_hours: int = 12
+    # Quotas and retention; LOG_RETENTION_DAYS is in the contract (section 10). 0: no limit.
+    log_retention_days: int = Field(default=400, ge=1)
+    upload_quota_mb: int = Field(default=100, ge=0)  # attachments in all, per account
+    drafts_per_day: int = Field(default=20, ge=0)  # new fiches per account in 24 hours
+    anonymous_reports_per_window: int = Field(default=5, ge=0)  # "Signaler ce besoin"
+    anonymous_window_minutes: int = Field(default=10, ge=1)
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,6 +7,7 @@ file is imported whole or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -623,11 +624,13 @@ def _save_batch(engine: Engine, batch: list[FicheData]) -> tuple[int, int, int]:
 def export_corpus(engine: Engine, folder: Path) -> int:
     """Write the whole library to `folder`; return the number of fiches written.
 
-    Fiche files of `folder/fiches` that no longer match a fiche are removed, so that the
-    folder mirrors the library.
+    The files written are listed in `folder/.manifest`. A file listed by the previous export
+    that this one does not write (a deleted fiche) is removed; a file the export did not
+    write is never touched, whatever its name.
     """
     fiches_dir = folder / "fiches"
     fiches_dir.mkdir(parents=True, exist_ok=True)
+    previous = read_manifest(folder)
     with read_session(engine) as session:
         terms = (
             session.execute(select(Term).order_by(Term.vocabulary, Term.position, Term.slug))
@@ -657,10 +660,30 @@ def export_corpus(engine: Engine, folder: Path) -> int:
             data = data_from_writeup(writeup, slug_of.get(writeup.regie_id))
             _write(fiches_dir / f"{writeup.slug}.md", render_fiche(data))
             written.add(f"{writeup.slug}.md")
-    for stale in fiches_dir.glob("*.md"):
-        if stale.name not in written:
-            stale.unlink()
+    files = {"taxonomy.yaml", "regies.yaml", *(f"fiches/{name}" for name in written)}
+    for stale in sorted(previous - files):
+        path = folder / stale
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+    _write(folder / MANIFEST, MANIFEST_HEADER + "".join(f"{name}\n" for name in sorted(files)))
     return len(written)
+
+
+MANIFEST = ".manifest"
+MANIFEST_HEADER = (
+    "# Fichiers écrits par « resource-centre export » : l'export suivant ne supprime que ceux-ci.\n"
+)
+# What an export writes; a manifest line that is anything else is ignored (never deleted).
+_EXPORTED = re.compile(r"(taxonomy\.yaml|regies\.yaml|fiches/[a-z0-9][a-z0-9-]*\.md)")
+
+
+def read_manifest(folder: Path) -> set[str]:
+    """The files the previous export into `folder` wrote (empty if there is no manifest)."""
+    try:
+        text = (folder / MANIFEST).read_text("utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return set()
+    return {line for line in text.splitlines() if _EXPORTED.fullmatch(line)}
 
 
 def _write(path: Path, text: str) -> None:

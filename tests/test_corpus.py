@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from resource_centre.corpus import export_corpus, import_corpus, parse_fiche
-from resource_centre.db import read_session
+from resource_centre.corpus import MANIFEST, export_corpus, import_corpus, parse_fiche
+from resource_centre.db import read_session, write_session
 from resource_centre.models import Regie, Term, WriteUp
-from resource_centre.writeups import Known
+from resource_centre.writeups import Known, get_by_slug
 from tests.conftest import DEMO_KNOWLEDGE, TEST_KNOWLEDGE
 
+TEST_FICHES = sorted((TEST_KNOWLEDGE / "fiches").glob("*.md"))
 VALID = (TEST_KNOWLEDGE / "fiches" / "jardin-partage-des-tilleuls.md").read_text("utf-8")
 KNOWN = Known(
     terms={
@@ -283,10 +284,61 @@ def test_demo_corpus_is_in_canonical_form(engine, tmp_path):
         assert path.read_bytes() == (DEMO_KNOWLEDGE / "fiches" / path.name).read_bytes(), path.name
 
 
-def test_export_removes_files_of_deleted_fiches(engine, tmp_path):
+def test_export_removes_files_of_deleted_fiches_it_wrote(engine, tmp_path):
+    import_corpus(engine, TEST_KNOWLEDGE)
+    out = tmp_path / "export"
+    export_corpus(engine, out)
+    assert (out / "fiches" / "chantier-archive.md").exists()
+    with write_session(engine) as session:
+        session.delete(get_by_slug(session, "chantier-archive"))
+    assert export_corpus(engine, out) == 5
+    assert not (out / "fiches" / "chantier-archive.md").exists()
+    assert "fiches/chantier-archive.md" not in (out / MANIFEST).read_text("utf-8")
+
+
+def test_export_never_deletes_a_file_it_did_not_write(engine, tmp_path):
+    """Unrelated files in the target folder survive, even Markdown in fiches/."""
     import_corpus(engine, TEST_KNOWLEDGE)
     out = tmp_path / "export"
     (out / "fiches").mkdir(parents=True)
-    (out / "fiches" / "ancienne.md").write_text("x", "utf-8")
+    mine = {
+        out / "fiches" / "notes-de-reunion.md": "mes notes",
+        out / "fiches" / "brouillon-perso.md": "---\ntitle: x\n---\n",
+        out / "README.md": "# Mon dossier",
+        out / "notes.md": "à garder",
+    }
+    for path, text in mine.items():
+        path.write_text(text, "utf-8")
     export_corpus(engine, out)
-    assert not (out / "fiches" / "ancienne.md").exists()
+    export_corpus(engine, out)  # a second export, with a manifest now
+    for path, text in mine.items():
+        assert path.read_text("utf-8") == text, path
+    listed = (out / MANIFEST).read_text("utf-8").splitlines()
+    assert listed[0].startswith("#")
+    assert listed[1:] == sorted(
+        ["taxonomy.yaml", "regies.yaml", *(f"fiches/{p.name}" for p in TEST_FICHES)]
+    )
+
+
+def test_a_forged_manifest_cannot_make_export_delete_other_files(engine, tmp_path):
+    import_corpus(engine, TEST_KNOWLEDGE)
+    out = tmp_path / "export"
+    outside = tmp_path / "precieux.md"
+    outside.write_text("ne pas supprimer", "utf-8")
+    (out / "fiches").mkdir(parents=True)
+    (out / "fiches" / "autre.txt").write_text("x", "utf-8")
+    (out / MANIFEST).write_text(
+        f"../precieux.md\n{outside}\nfiches/../../precieux.md\nfiches/autre.txt\n", "utf-8"
+    )
+    export_corpus(engine, out)
+    assert outside.read_text("utf-8") == "ne pas supprimer"
+    assert (out / "fiches" / "autre.txt").exists()
+
+
+def test_import_ignores_the_manifest(engine, tmp_path):
+    out = tmp_path / "export"
+    shutil.copytree(TEST_KNOWLEDGE, out)
+    (out / MANIFEST).write_text("fiches/inconnue.md\nn'importe quoi: [\n", "utf-8")
+    report = import_corpus(engine, out)
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.created == len(TEST_FICHES)

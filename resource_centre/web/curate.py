@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import difflib
 import html
+import json
 import secrets
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlmodel import Session
 
 from resource_centre import catalogue
@@ -30,7 +31,13 @@ from resource_centre.models import (
     WriteUpRevision,
     utcnow,
 )
-from resource_centre.rendering import SectionTooLarge, render_markdown
+from resource_centre.rendering import (
+    RenderTooSlow,
+    SectionTooLarge,
+    render_markdown,
+    render_sections,
+    time_limit,
+)
 from resource_centre.taxonomy import (
     REGIE_KINDS,
     ROLE_LABELS,
@@ -40,7 +47,7 @@ from resource_centre.taxonomy import (
     VOCABULARIES,
     VOCABULARY_BY_NAME,
 )
-from resource_centre.web.deps import AdminDep, CuratorDep, done, render
+from resource_centre.web.deps import AdminDep, CuratorDep, FormId, QueryId, done, render
 from resource_centre.writeups import (
     CURATOR_ACTIONS,
     PermissionDenied,
@@ -180,8 +187,8 @@ def _review_context(session: Session, writeup: WriteUp) -> dict[str, Any]:
             if getattr(writeup, name) != getattr(data, name):
                 diffs.insert(0, (label, section_diff(getattr(writeup, name), getattr(data, name))))
         try:
-            html_sections = {k: render_markdown(v) for k, v in data.sections.items()}
-        except SectionTooLarge:
+            html_sections = render_sections(data.sections)
+        except (SectionTooLarge, RenderTooSlow):
             html_sections = {}
         revision = {
             "data": data,
@@ -220,7 +227,8 @@ def _review_context(session: Session, writeup: WriteUp) -> dict[str, Any]:
 
 @router.get("/fiches/{slug}", response_class=HTMLResponse)
 def review(request: Request, slug: str, user: CuratorDep) -> Response:
-    with read_session(request.app.state.engine) as session:
+    limit = request.app.state.settings.render_seconds
+    with read_session(request.app.state.engine) as session, time_limit(limit):
         writeup = get_by_slug(session, slug)
         if writeup is None:
             raise HTTPException(404)
@@ -241,9 +249,10 @@ def act(
     note: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
     engine = request.app.state.engine
+    limit = request.app.state.settings.render_seconds  # rendering bounded in time
     if action in ("request_changes", "comment") and not comment.strip():
         # A form left incomplete: the page again (422), the message next to the field.
-        with read_session(engine) as session:
+        with read_session(engine) as session, time_limit(limit):
             writeup = get_by_slug(session, slug)
             if writeup is None:
                 raise HTTPException(404)
@@ -260,7 +269,7 @@ def act(
             status_code=422,
         )
     try:
-        with write_session(engine) as session:
+        with write_session(engine) as session, time_limit(limit):
             writeup = get_by_slug(session, slug, for_update=True)
             if writeup is None:
                 raise HTTPException(404)
@@ -285,8 +294,8 @@ def act(
                 )
             else:
                 raise TransitionError(f"Action inconnue « {action[:40]} ».")
-    except (TransitionError, SectionTooLarge) as exc:
-        with read_session(engine) as session:
+    except (TransitionError, SectionTooLarge, RenderTooSlow) as exc:
+        with read_session(engine) as session, time_limit(limit):
             writeup = get_by_slug(session, slug)
             context = _review_context(session, writeup)
         return render(
@@ -317,7 +326,7 @@ def _set_note(session: Session, writeup: WriteUp, actor: User, note: str) -> str
 def journal(
     request: Request,
     user: CuratorDep,
-    personne: int | None = None,
+    personne: QueryId = None,
     action: str | None = None,
     page: int = 1,
 ) -> Response:
@@ -508,7 +517,7 @@ def users_change(
     name: Annotated[str, Form(max_length=200)] = "",
     role: Annotated[str, Form(max_length=16)] = "contributor",
     regie: Annotated[str, Form(max_length=120)] = "",
-    user_id: Annotated[int, Form()] = 0,
+    user_id: FormId = 0,
 ) -> Response:
     engine = request.app.state.engine
     values = {"email": email, "name": name, "role": role, "regie": regie}
@@ -554,21 +563,93 @@ def users_change(
 # --- knowledge-gap radar -------------------------------------------------------------------
 
 
+def _day(column: Any, dialect: str) -> Any:
+    """The UTC calendar day of a timestamp column, in SQL."""
+    if dialect == "postgresql":  # timestamptz: take the day in UTC, not in the session's zone
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)  # SQLite stores UTC text
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def radar_figures(session: Session, since: datetime) -> dict[str, Any]:
+    """The radar's figures since `since`, aggregated by the database (GROUP BY).
+
+    Rows are grouped by day and by exact query text in SQL; only those groups come back
+    (never the log rows), and Python merges them by the shown form of the query (trimmed,
+    lower case: SQLite's `lower` knows ASCII only) and by ISO week.
+    """
+    day = _day(SearchLog.at, session.get_bind().dialect.name).label("day")
+    searched = (SearchLog.at >= since, SearchLog.source != "hint")
+    clicked = (
+        select(SearchClick.id)
+        .where(SearchClick.token == SearchLog.token, SearchClick.at >= since)
+        .exists()
+    )
+    unclicked = and_(SearchLog.total != 0, SearchLog.query != "", ~clicked)
+    by_week: dict[str, dict[str, int]] = {}
+    for row in session.execute(
+        select(
+            day,
+            func.count(),
+            func.sum(case((SearchLog.total == 0, 1), else_=0)),
+            func.sum(case((unclicked, 1), else_=0)),
+        )
+        .where(*searched)
+        .group_by(day)
+    ):
+        week = _as_date(row[0]).strftime("%G-S%V")
+        stats = by_week.setdefault(week, {"searches": 0, "zero": 0, "no_click": 0})
+        for key, value in zip(("searches", "zero", "no_click"), row[1:], strict=True):
+            stats[key] += int(value or 0)
+
+    top: dict[str, int] = {}
+    for query, count in session.execute(
+        select(SearchLog.query, func.count())
+        .where(*searched, SearchLog.query != "")
+        .group_by(SearchLog.query)
+    ):
+        if shown := query.strip().lower():
+            top[shown] = top.get(shown, 0) + count
+
+    no_click: dict[str, int] = {}
+    for query, count in session.execute(
+        select(SearchLog.query, func.count()).where(*searched, unclicked).group_by(SearchLog.query)
+    ):
+        if shown := query.strip().lower():
+            no_click[shown] = no_click.get(shown, 0) + count
+
+    zero: dict[tuple[str, str], dict[str, Any]] = {}
+    filters_text = cast(SearchLog.filters, String).label("filters_text")
+    for query, raw_filters, row_day, count in session.execute(
+        select(SearchLog.query, filters_text, day, func.count())
+        .where(*searched, SearchLog.total == 0)
+        .group_by(SearchLog.query, filters_text, day)
+    ):
+        shown = query.strip().lower()
+        parsed = json.loads(raw_filters) if raw_filters else {}
+        filters = ", ".join(f"{k} : {v}" for k, v in sorted(parsed.items()))
+        item = zero.setdefault(
+            (shown, filters), {"query": shown, "filters": filters, "count": 0, "weeks": set()}
+        )
+        item["count"] += count
+        item["weeks"].add(_as_date(row_day).strftime("%G-S%V"))
+    return {
+        "top": sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:20],
+        "zero": sorted(zero.values(), key=lambda v: (-v["count"], v["query"], v["filters"]))[:30],
+        "no_click": sorted(no_click.items(), key=lambda kv: (-kv[1], kv[0]))[:20],
+        "by_week": sorted(by_week.items(), reverse=True),
+    }
+
+
 @router.get("/radar", response_class=HTMLResponse)
 def radar(request: Request, user: CuratorDep, semaines: int = 8) -> Response:
     weeks = max(1, min(semaines, 52))
     since = utcnow() - timedelta(weeks=weeks)
     with read_session(request.app.state.engine) as session:
-        logs = (
-            session.execute(
-                select(SearchLog).where(SearchLog.at >= since, SearchLog.source != "hint")
-            )
-            .scalars()
-            .all()
-        )
-        clicked = set(
-            session.execute(select(SearchClick.token).where(SearchClick.at >= since)).scalars()
-        )
+        figures = radar_figures(session, since)
         requests_ = (
             session.execute(
                 select(CapitalisationRequest).order_by(
@@ -578,43 +659,14 @@ def radar(request: Request, user: CuratorDep, semaines: int = 8) -> Response:
             .scalars()
             .all()
         )
-    top: dict[str, int] = {}
-    zero: dict[tuple[str, str], dict[str, Any]] = {}
-    no_click: dict[str, int] = {}
-    by_week: dict[str, dict[str, int]] = {}
-    for entry in logs:
-        query = entry.query.strip().lower()
-        week = entry.at.strftime("%G-S%V")
-        stats = by_week.setdefault(week, {"searches": 0, "zero": 0, "no_click": 0})
-        stats["searches"] += 1
-        if query:
-            top[query] = top.get(query, 0) + 1
-        if entry.total == 0:
-            stats["zero"] += 1
-            filters = ", ".join(f"{k} : {v}" for k, v in sorted(entry.filters.items()))
-            item = zero.setdefault(
-                (query, filters), {"query": query, "filters": filters, "count": 0, "weeks": set()}
-            )
-            item["count"] += 1
-            item["weeks"].add(week)
-        elif entry.token not in clicked and query:
-            stats["no_click"] += 1
-            no_click[query] = no_click.get(query, 0) + 1
-    return render(request, "curate/radar.html", {
-        "weeks": weeks,
-        "top": sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:20],
-        "zero": sorted(zero.values(), key=lambda v: (-v["count"], v["query"]))[:30],
-        "no_click": sorted(no_click.items(), key=lambda kv: (-kv[1], kv[0]))[:20],
-        "by_week": sorted(by_week.items(), reverse=True),
-        "requests": requests_,
-    })  # fmt: skip
+    return render(request, "curate/radar.html", {"weeks": weeks, **figures, "requests": requests_})
 
 
 @router.post("/radar", response_class=HTMLResponse)
 def answer_request(
     request: Request,
     user: CuratorDep,
-    request_id: Annotated[int, Form()] = 0,
+    request_id: FormId = 0,
     slug: Annotated[str, Form(max_length=120)] = "",
 ) -> Response:
     with write_session(request.app.state.engine) as session:

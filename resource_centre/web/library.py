@@ -20,6 +20,7 @@ from resource_centre.search.indexer import IndexUnavailable
 from resource_centre.search.query import FacetValue, Hit, SearchRequest, SearchResults, run
 from resource_centre.taxonomy import FACET_LABELS, REGIE_KINDS, SECTIONS, fold
 from resource_centre.web import facets as states
+from resource_centre.web.contribute import CLICKS_PER_WINDOW, anonymous_limiter, client_address
 from resource_centre.web.deps import SearchDep, SessionDep, current_user, render
 from resource_centre.web.searching import SearchService
 from resource_centre.writeups import get_by_slug
@@ -257,6 +258,14 @@ def _zero_result_help(
     }
 
 
+def _click_allowed(request: Request) -> bool:
+    """At most CLICKS_PER_WINDOW logged clicks per address and window; beyond, the page is
+    still served but the click is not logged (the radar is not a target for flooding)."""
+    window = request.app.state.settings.anonymous_window_minutes * 60
+    limiter = anonymous_limiter(request, "clicks", CLICKS_PER_WINDOW, window)
+    return limiter.allow(client_address(request))
+
+
 @router.get("/fiches/{slug}", name="fiche")
 def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -> Any:
     if (redirect := _sign_in_redirect(request)) is not None:
@@ -265,8 +274,8 @@ def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -
     if writeup is None or writeup.status != "published":
         raise HTTPException(404, "Cette fiche n'existe pas ou n'est pas publiée.")
     token = request.query_params.get("s", "")
-    if CLICK_TOKEN.fullmatch(token):  # opened from a search result: the radar counts it
-        search.log.click(token, writeup.slug)
+    if CLICK_TOKEN.fullmatch(token) and _click_allowed(request):
+        search.log.click(token, writeup.slug)  # opened from a search result: the radar counts it
     regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
     labels = search.labels()
     base = _base(request)

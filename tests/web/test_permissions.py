@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from resource_centre.db import read_session
@@ -139,3 +141,88 @@ def test_posted_role_or_regie_fields_are_ignored_for_contributors(client, app, l
 
         assert session.get(User, user.id).role == "contributor"
         assert get_by_slug(session, slug).regie_id == user.regie_id
+
+
+# --- team work in a Régie: colleagues read and edit the Régie's drafts ---------------------
+
+
+@pytest.fixture
+def team_client(tmp_path, database_url):
+    """An app on each test database (SQLite and PostgreSQL), with the test corpus."""
+    from starlette.testclient import TestClient
+
+    from resource_centre.config import Settings
+    from resource_centre.corpus import import_corpus
+    from resource_centre.db import make_engine
+    from resource_centre.web.app import create_app
+    from tests.conftest import TEST_KNOWLEDGE
+
+    engine = make_engine(database_url)
+    assert import_corpus(engine, TEST_KNOWLEDGE).ok
+    engine.dispose()
+    settings = Settings(
+        database_url=database_url,
+        index_dir=tmp_path / "index",
+        data_dir=tmp_path / "data",
+        knowledge_dir=TEST_KNOWLEDGE,
+        index_poll_seconds=0.05,
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_contributors_of_the_same_regie_read_and_edit_its_drafts(team_client):
+    from resource_centre.auth import create_user
+    from resource_centre.db import write_session
+    from tests.web.conftest import PASSWORD, login
+
+    client = team_client
+    engine = client.app.state.engine
+    with write_session(engine) as session:
+        author, colleague, outsider = (
+            create_user(session, email=email, password=PASSWORD, role="contributor",
+                        regie_slug=regie)
+            for email, regie in (
+                ("autrice@exemple.org", "regie-du-canal"),
+                ("collegue@exemple.org", "regie-du-canal"),
+                ("voisine@exemple.org", "regie-des-trois-quartiers"),
+            )
+        )  # fmt: skip
+
+    def save(slug, title, status=303):
+        page = client.get(f"/fiches/{slug}/modifier")
+        version = re.search(r'name="version" value="(\d+)"', page.text)
+        data = {"csrf_token": csrf_of(client.get("/mes-fiches").text), "action": "save",
+                "title": title, "version": version.group(1) if version else ""}  # fmt: skip
+        response = client.post(f"/fiches/{slug}/modifier", data=data, follow_redirects=False)
+        assert response.status_code == status, response.text
+        return response
+
+    assert login(client, author).status_code == 303
+    token = csrf_of(client.get("/contribuer").text)
+    created = client.post(
+        "/contribuer",
+        data={"csrf_token": token, "action": "save", "title": "Brouillon écrit à plusieurs"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    slug = created.headers["location"].split("/")[2]
+
+    client.cookies.clear()
+    assert login(client, colleague).status_code == 303
+    assert "Brouillon écrit à plusieurs" in client.get("/mes-fiches").text
+    assert client.get(f"/fiches/{slug}/modifier").status_code == 200
+    save(slug, "Complété par la collègue")
+    # …and the Régie's older draft, written by someone else (the test corpus).
+    assert client.get(f"/fiches/{DRAFT}/modifier").status_code == 200
+
+    client.cookies.clear()
+    assert login(client, outsider).status_code == 303
+    assert "Complété par la collègue" not in client.get("/mes-fiches").text
+    assert client.get(f"/fiches/{slug}/modifier").status_code == 404
+    save(slug, "Changé par une autre Régie", status=404)
+
+    with read_session(engine) as session:
+        writeup = get_by_slug(session, slug)
+    assert writeup.title == "Complété par la collègue" and writeup.status == "draft"
+    assert writeup.author_id == author.id
