@@ -4,8 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# A second environment with whoosh-reloaded instead of whoosh3, for the conformance suite.
+WR_VENV := .venv-whoosh-reloaded
+WR_STAMP := $(WR_VENV)/.installed
+CONFORMANCE := tests/search/test_whoosh_conformance.py
 
-.PHONY: install install-test run test lint bench clean
+.PHONY: install install-test run test test-whoosh-reloaded lint bench clean
 
 install: $(STAMP)
 
@@ -33,6 +37,20 @@ run: install
 test: install-test
 	@echo "==> Lancement de la suite de tests"
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-whoosh-reloaded
+
+# The Whoosh conformance suite against the fallback distribution (see docs/architecture.md).
+$(WR_STAMP): pyproject.toml constraints.txt constraints-whoosh-reloaded.txt
+	@test -x $(WR_VENV)/bin/python || $(PYTHON) -m venv $(WR_VENV)
+	@echo "==> Environnement de secours avec whoosh-reloaded"
+	@$(WR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@$(WR_VENV)/bin/python -m pip uninstall --quiet --yes whoosh3
+	@$(WR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-whoosh-reloaded.txt whoosh-reloaded
+	@touch $(WR_STAMP)
+
+test-whoosh-reloaded: $(WR_STAMP)
+	@echo "==> Conformité de Whoosh avec whoosh-reloaded"
+	@RESOURCE_CENTRE_EXPECT_WHOOSH=whoosh-reloaded $(WR_VENV)/bin/python -m pytest -q -p no:cacheprovider $(CONFORMANCE)
 
 lint: install-test
 	@$(BIN)/ruff check .
@@ -42,4 +60,4 @@ bench: install
 	@$(BIN)/python bench/search.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(WR_VENV) node_modules .pytest_cache .ruff_cache

@@ -123,6 +123,8 @@ def check() -> None:
             ("absente de l'index", report.missing),
             ("dans l'index mais non publiée", report.extra),
             ("périmée dans l'index", report.stale),
+            ("visible plusieurs fois par un lecteur ouvert de l'index", report.duplicates),
+            ("dans une version périmée pour un lecteur ouvert de l'index", report.live_stale),
         ):
             for slug in slugs:
                 out.print(f"{slug} : {label}", highlight=False)

@@ -242,14 +242,20 @@ class Health(BaseModel):
 
 
 @router.get("/health", response_model=Health, summary="État du service (supervision)")
-def health(index: IndexDep) -> Health:
-    """Whether this worker answers, and how far its index has applied the journal."""
+def health(request: Request, index: IndexDep) -> Health:
+    """Whether this worker answers, and how far its index has applied the journal.
+
+    Degraded while the index lags the journal, and for a while after this worker's sync
+    applied the same journal range twice (a sign that its searchers miss commits).
+    """
     try:
         applied: int | None = index.applied_id()
     except IndexUnavailable:
         applied = None
     latest = index.latest_journal_id()
-    status = "ok" if applied is not None and applied >= latest else "degraded"
+    sync = getattr(request.app.state, "sync", None)
+    repeating = bool(sync is not None and sync.repeating)
+    status = "ok" if applied is not None and applied >= latest and not repeating else "degraded"
     return Health(
         status=status, worker=os.getpid(), index_journal_id=applied, database_journal_id=latest
     )
