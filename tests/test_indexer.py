@@ -163,3 +163,46 @@ def test_two_machines_with_their_own_index_follow_the_same_journal(index, engine
     assert index.catch_up() == 1 and other.catch_up() == 1
     for machine in (index, other):
         assert "epicerie-soumise" in slugs(machine) and machine.check().ok
+
+
+def test_edits_through_a_long_lived_searcher_show_each_fiche_once(index, engine):
+    """The searcher kept by a server thread sees every edit once (no stale refresh)."""
+    assert slugs(index, "laverie") == ["laverie-solidaire-du-canal"]
+    for i in range(4):
+        with write_session(engine) as session:
+            writeup = get_by_slug(session, "laverie-solidaire-du-canal")
+            writeup.title = f"Laverie solidaire, édition {i}"
+        index.catch_up()
+        results = run(index.searcher(), SearchRequest(q="laverie"), labels={})
+        assert [h.slug for h in results.hits] == ["laverie-solidaire-du-canal"]
+        assert results.total == 1
+    assert index.applied_id() == index.latest_journal_id()
+    assert index.check().ok
+
+
+def test_check_reports_duplicates_a_live_searcher_sees(index):
+    from whoosh import index as whoosh_index
+
+    index.searcher()  # a long-lived searcher, as in a server thread
+    ix = whoosh_index.open_dir(str(index.current_dir()))
+    with ix.searcher() as s:
+        fields = next(f for f in s.all_stored_fields() if f["slug"] == PUBLISHED[0])
+    writer = ix.writer()
+    writer.add_document(slug=fields["slug"], kind="fiche", status="published", version=1)
+    writer.commit(merge=False)
+    report = index.check()
+    assert report.duplicates == [PUBLISHED[0]]
+    assert not report.ok
+
+
+def test_sync_flags_a_journal_range_applied_twice(index):
+    from resource_centre.search.indexer import IndexSync
+
+    sync = IndexSync(index)
+    assert not sync.repeating
+    index.last_applied_range = (3, 7)
+    sync._note_range()
+    assert not sync.repeating
+    index.last_applied_range = (3, 7)
+    sync._note_range()
+    assert sync.repeating and sync.repeated_ranges == 1
