@@ -7,7 +7,9 @@ markdown-it-py is pure Python and some crafted texts take seconds to render (see
 `markdown-dos` attack cases). A thread cannot be stopped, so web requests render inside
 `time_limit(seconds)`: the texts then go to a small pool of worker processes (started with
 `forkserver`, never a plain fork of the threaded server), and a worker that overruns is
-killed and replaced. Outside such a block (the CLI import) rendering stays in-process.
+killed and replaced once it has used `seconds` of CPU time (a worker merely waiting for a
+core on a busy machine is given up to five times as long in wall time). Outside such a block
+(the CLI import) rendering stays in-process.
 """
 
 from __future__ import annotations
@@ -152,6 +154,10 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         _TIME_LIMIT.reset(token)
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+WALL_FACTOR = 5  # a starved worker still gives up after this many times the limit
+
+
 def _worker_main(conn: Connection) -> None:
     """A rendering worker: receive {key: text}, send back (key, html) one text at a time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops it, not Ctrl-C
@@ -178,11 +184,40 @@ class _Worker:
         child.close()
         self.conn = parent
 
-    def render(self, texts: dict[str, str], deadline: float, limit: float) -> dict[str, str]:
+    def cpu_seconds(self) -> float | None:
+        """CPU time the worker has used (Linux /proc), or None where it cannot be read."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _wait(self, limit: float, started_cpu: float | None, started: float) -> bool:
+        """Wait for the next answer; False once the worker has used `limit` of CPU time.
+
+        CPU time, not wall time: a worker starved by a busy machine (it runs at a lower
+        priority) is not cut off for being slow to get a core; wall time is still capped at
+        `WALL_FACTOR` × the limit.
+        """
+        while True:
+            if self.conn.poll(0.05):
+                return True
+            now_cpu = self.cpu_seconds()
+            used = (
+                now_cpu - started_cpu
+                if now_cpu is not None and started_cpu is not None
+                else time.monotonic() - started
+            )
+            if used >= limit or time.monotonic() - started >= WALL_FACTOR * limit:
+                return False
+
+    def render(self, texts: dict[str, str], limit: float) -> dict[str, str]:
+        started, started_cpu = time.monotonic(), self.cpu_seconds()
         self.conn.send(texts)
         out: dict[str, str] = {}
         for key in texts:
-            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+            if not self._wait(limit, started_cpu, started):
                 raise RenderTooSlow(key, limit)
             try:
                 got, html, error = self.conn.recv()
@@ -237,7 +272,7 @@ class _RenderPool:
             if worker is None:
                 worker = _Worker(self._context())  # its start-up is not counted in the limit
             try:
-                result = worker.render(texts, time.monotonic() + limit, limit)
+                result = worker.render(texts, limit)
             except BaseException:
                 worker.kill()  # overran, failed or interrupted: never reused
                 raise
