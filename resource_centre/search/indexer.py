@@ -49,7 +49,10 @@ APPLY_CHUNK = 500
 BULK_ENTRIES = 50  # a batch this large (an import) merges segments as it commits
 MAX_SEGMENTS = 4  # beyond this, the sync thread merges small segments when idle
 IDLE_BEFORE_MERGE = 2.0  # seconds without journal activity before merging
-REPEAT_MEMORY = 300.0  # seconds /api/health stays degraded after a range applied twice
+BUSY_SECONDS = 3.0  # after activity, poll every `poll_seconds`; then every IDLE_POLL_SECONDS
+IDLE_POLL_SECONDS = 0.5
+REPEAT_MEMORY = 300.0
+POOL_MAX = 64  # idle searchers kept per process  # seconds /api/health stays degraded after a range applied twice
 # Beyond this many pending entries, a full rebuild is cheaper than applying them one by one.
 REBUILD_THRESHOLD = 20_000
 
@@ -124,6 +127,8 @@ class SearchIndex:
         self.engine = engine
         self._local = threading.local()
         self._write_mutex = threading.Lock()
+        self._pool: list[Searcher] = []  # idle searchers of the live generation
+        self._pool_lock = threading.Lock()
         # (after, up to) ids of the last journal range this object applied, for IndexSync.
         self.last_applied_range: tuple[int, int] | None = None
 
@@ -215,14 +220,70 @@ class SearchIndex:
                     raise IndexUnavailable(str(exc)) from exc
         raise IndexUnavailable("index introuvable")  # pragma: no cover
 
+    @contextlib.contextmanager
+    def searching(self) -> Iterator[Searcher]:
+        """Borrow a searcher of the live generation for one request.
+
+        Searchers are not thread-safe, but they need not belong to a thread: idle ones wait
+        in a pool and are lent to one request at a time. After an index commit only as many
+        searchers are opened as requests run at once (not one per thread of the pool), and
+        the sync thread opens the first one in advance.
+        """
+        searcher = self._borrow()
+        try:
+            yield searcher
+        finally:
+            self._give_back(searcher)
+
+    def _borrow(self) -> Searcher:
+        for attempt in range(2):
+            path = self.current_dir()
+            if path is None:
+                raise IndexUnavailable("index introuvable")
+            stale: list[Searcher] = []
+            found: Searcher | None = None
+            with self._pool_lock:
+                while self._pool and found is None:
+                    candidate = self._pool.pop()
+                    if candidate._rc_path == path and candidate.up_to_date():
+                        found = candidate
+                    else:
+                        stale.append(candidate)
+            for old in stale:
+                old.close()
+            if found is not None:
+                return found
+            try:
+                ix = whoosh_index.open_dir(str(path))
+                searcher = ix.searcher()
+                searcher._rc_path = path  # which generation directory it reads
+                return searcher
+            except Exception as exc:
+                # The link may have moved between our look and our open: look once more.
+                if attempt:
+                    raise IndexUnavailable(str(exc)) from exc
+        raise IndexUnavailable("index introuvable")  # pragma: no cover
+
+    def _give_back(self, searcher: Searcher) -> None:
+        try:
+            current = searcher._rc_path == self.current_dir() and searcher.up_to_date()
+        except Exception:
+            current = False
+        if current:
+            with self._pool_lock:
+                if len(self._pool) < POOL_MAX:
+                    self._pool.append(searcher)
+                    return
+        searcher.close()
+
     def applied_id(self) -> int:
         """The id of the last journal entry the live index has applied (0 if none).
 
         Read from this thread's searcher, which is reopened (never refreshed) whenever the
         index commits, so it sees the meta document of the latest generation.
         """
-        searcher = self.searcher()
-        fields = searcher.document(slug=META_SLUG)
+        with self.searching() as searcher:
+            fields = searcher.document(slug=META_SLUG)
         return int(fields["journal_id"]) if fields else 0
 
     # -- writing -------------------------------------------------------------------------
@@ -385,7 +446,8 @@ class SearchIndex:
         still shows replaced documents: both are checked.
         """
         try:
-            counts, versions = _live_counts(self.searcher())
+            with self.searching() as searcher:  # a pooled, long-lived searcher
+                counts, versions = _live_counts(searcher)
         except IndexUnavailable:
             return [], []
         duplicates = sorted(slug for slug, n in counts.items() if n > 1)
@@ -519,6 +581,9 @@ class IndexSync:
         self._last_change = 0.0
         self.last_error: str | None = None
         self._ranges_seen: set[tuple[int, int]] = set()
+        self._seen: tuple[Any, ...] | None = None  # journal head and index directory stamp
+        self._last_activity = time.monotonic()
+        self._merged_since_change = False
         self.repeated_ranges = 0  # journal ranges this process applied more than once
         self.last_repeat = 0.0  # time.monotonic() of the last one
 
@@ -554,13 +619,44 @@ class IndexSync:
         """Ask for the journal to be applied now (after a commit in this process)."""
         self._wake.set()
 
+    def _interval(self) -> float:
+        """Poll often after activity, then back off (local commits wake the thread at once)."""
+        idle = time.monotonic() - self._last_activity
+        if idle < BUSY_SECONDS:
+            return self.poll_seconds
+        return max(self.poll_seconds, IDLE_POLL_SECONDS)
+
+    def _state(self) -> tuple[Any, ...]:
+        """What changes when there is work: the journal's head and the index directory."""
+        path = self.index.current_dir()
+        try:
+            stamp = os.stat(path).st_mtime_ns if path is not None else None
+        except OSError:
+            stamp = None
+        return (self.index.latest_journal_id(), path, stamp)
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.poll_seconds)
+            woken = self._wake.wait(self._interval())
             self._wake.clear()
             if self._stop.is_set():
                 return
             try:
+                # Nothing new in the journal or the index directory, no merge due, no error:
+                # one small query and one stat, nothing else (an idle server stays idle).
+                state = self._state()
+                if state != self._seen or woken:
+                    # Something changed (here, in another process or on another machine):
+                    # poll often for a while, and look for small segments once it is quiet.
+                    self._last_activity = self._last_change = time.monotonic()
+                    self._merged_since_change = False
+                merge_due = (
+                    not self._merged_since_change
+                    and time.monotonic() - self._last_change > IDLE_BEFORE_MERGE
+                )
+                if state == self._seen and not woken and not merge_due and not self.last_error:
+                    continue
+                self._seen = state
                 # A cheap look at the journal first; the lock only when there is work.
                 try:
                     applied = self.index.applied_id()
@@ -573,14 +669,16 @@ class IndexSync:
                     self.index.catch_up(timeout=0, applied=applied)
                     self._note_range()
                     self._last_change = time.monotonic()
-                elif (
-                    time.monotonic() - self._last_change > IDLE_BEFORE_MERGE
-                    and self.index.merge_small()
-                ):
-                    self._last_change = time.monotonic()
+                    self._merged_since_change = False
+                elif merge_due:
+                    if self.index.merge_small():
+                        self._last_change = time.monotonic()
+                    else:
+                        self._merged_since_change = True  # nothing to merge until a change
                 # Build the new generation's search caches here rather than in the first
                 # request after a change (cheap when they exist already).
-                warm_up(self.index.searcher())
+                with self.index.searching() as searcher:
+                    warm_up(searcher)
                 self.last_error = None
             except Exception as exc:  # keep serving; report and retry at the next poll
                 if self.last_error != str(exc):

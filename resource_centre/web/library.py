@@ -70,10 +70,10 @@ def _page(request: Request, template: str, context: dict[str, Any], status: int 
 def _quiet_search(search: SearchService, request: SearchRequest) -> SearchResults | None:
     """Run a search that is not the user's own (hints, counts): not logged."""
     try:
-        searcher = search.index.searcher()
+        with search.index.searching() as searcher:
+            return run(searcher, request, labels=search.labels(), body_text=None)
     except IndexUnavailable:
         return None
-    return run(searcher, request, labels=search.labels(), body_text=None)
 
 
 def french_date(value: date | datetime | None) -> str:

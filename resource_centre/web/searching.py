@@ -78,10 +78,10 @@ class SearchService:
         """
         started = time.perf_counter()
         try:
-            searcher = self.index.searcher()
+            with self.index.searching() as searcher:
+                results = run(searcher, request, labels=self.labels(), body_text=self.body_text)
         except IndexUnavailable:
             return empty_results(request, [*request.notices, INDEX_UNAVAILABLE])
-        results = run(searcher, request, labels=self.labels(), body_text=self.body_text)
         elapsed = (time.perf_counter() - started) * 1000
         if request.q.strip() or request.filters:
             self.log.add(request, results.total, elapsed, source, token)
@@ -89,7 +89,8 @@ class SearchService:
 
     def related(self, slug: str, limit: int = 3) -> list[Hit]:
         try:
-            return more_like_this(self.index.searcher(), slug, limit=limit)
+            with self.index.searching() as searcher:
+                return more_like_this(searcher, slug, limit=limit)
         except IndexUnavailable:
             return []
 

@@ -78,9 +78,16 @@ def hostile_app(
 
 @pytest.fixture
 def client(hostile_app: FastAPI) -> Iterator[TestClient]:
-    """A fresh browser (no cookies) on the module's app; lifespan already ran."""
-    with TestClient(hostile_app, raise_server_exceptions=False) as test_client:
+    """A fresh browser (no cookies) on the module's app; lifespan already ran.
+
+    Not entered as a context manager: that would run the lifespan again for every test,
+    and its shutdown disposes of the engine while the module's sync thread uses it.
+    """
+    test_client = TestClient(hostile_app, raise_server_exceptions=False)
+    try:
         yield test_client
+    finally:
+        test_client.close()
 
 
 def sign_in(client: TestClient, app: FastAPI, role: str) -> None:
