@@ -52,7 +52,8 @@ IDLE_BEFORE_MERGE = 2.0  # seconds without journal activity before merging
 BUSY_SECONDS = 3.0  # after activity, poll every `poll_seconds`; then every IDLE_POLL_SECONDS
 IDLE_POLL_SECONDS = 0.5
 REPEAT_MEMORY = 300.0
-POOL_MAX = 64  # idle searchers kept per process  # seconds /api/health stays degraded after a range applied twice
+POOL_MAX = 64  # idle searchers kept per process
+SMALL_SEGMENT_DOCS = 200  # segments this small (or under 5 % of the index) are merged when idle  # seconds /api/health stays degraded after a range applied twice
 # Beyond this many pending entries, a full rebuild is cheaper than applying them one by one.
 REBUILD_THRESHOLD = 20_000
 
@@ -491,10 +492,13 @@ class SearchIndex:
 
 
 class _MergeSmallest:
-    """Merge policy: beyond `max_segments`, merge the smallest segments into one.
+    """Merge policy: beyond `max_segments`, merge the *small* segments into one.
 
-    Unlike Whoosh's default policy, whether it merges is known before a writer is opened,
-    so `merge_small()` commits only when something is merged.
+    Small means at most `SMALL_SEGMENT_DOCS` documents or 5 % of the index: the one-fiche
+    segments left by journal commits. Large segments (from an import or a rebuild) are left
+    alone: merging them costs seconds of CPU while users search, and `reindex` makes one
+    anyway. Unlike Whoosh's default policy, whether it merges is known before a writer is
+    opened, so `merge_small()` commits only when something is merged.
     """
 
     def __init__(self, max_segments: int) -> None:
@@ -503,9 +507,10 @@ class _MergeSmallest:
     def _smallest(self, segments: list[Any]) -> list[Any]:
         if len(segments) <= self.max_segments:
             return []
-        # Leave max_segments - 1 segments: the merged one plus the largest others.
-        count = len(segments) - self.max_segments + 2
-        return sorted(segments, key=lambda s: s.doc_count_all())[:count]
+        total = sum(s.doc_count_all() for s in segments)
+        limit = max(SMALL_SEGMENT_DOCS, total // 20)
+        small = [s for s in segments if s.doc_count_all() <= limit]
+        return small if len(small) > 1 else []
 
     def would_merge(self, segments: list[Any]) -> bool:
         return len(self._smallest(list(segments))) > 1

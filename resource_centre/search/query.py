@@ -784,6 +784,7 @@ class _Generation:
 
 _GENERATIONS: OrderedDict[tuple[Any, ...], _Generation] = OrderedDict()
 _GENERATIONS_LOCK = threading.Lock()
+_BUILDING: dict[tuple[Any, ...], threading.Lock] = {}  # generation key → its builder's lock
 _MAX_GENERATIONS = 3  # a process's threads may briefly use different generations
 
 
@@ -810,13 +811,22 @@ def _generation(searcher: Any) -> _Generation:
         if found is not None:
             _GENERATIONS.move_to_end(key)
             return found
-    built = _Generation(searcher)
-    with _GENERATIONS_LOCK:
-        found = _GENERATIONS.setdefault(key, built)
-        _GENERATIONS.move_to_end(key)
-        while len(_GENERATIONS) > _MAX_GENERATIONS:
-            _GENERATIONS.popitem(last=False)
-        return found
+        building = _BUILDING.setdefault(key, threading.Lock())
+    # One thread builds a new generation's caches; the others wait for it rather than
+    # each building the same (after a commit, every busy thread would otherwise do it).
+    with building:
+        with _GENERATIONS_LOCK:
+            found = _GENERATIONS.get(key)
+        if found is not None:
+            return found
+        built = _Generation(searcher)
+        with _GENERATIONS_LOCK:  # published before the waiting threads get the lock
+            _BUILDING.pop(key, None)
+            found = _GENERATIONS.setdefault(key, built)
+            _GENERATIONS.move_to_end(key)
+            while len(_GENERATIONS) > _MAX_GENERATIONS:
+                _GENERATIONS.popitem(last=False)
+            return found
 
 
 def warm_up(searcher: Any) -> None:
