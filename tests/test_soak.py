@@ -501,7 +501,15 @@ def test_soak_three_workers_changes_while_searching(soak_env, tmp_path):
         server.stop()
         library.engine.dispose()
 
-    late = [d for d in record.delays if d[1] > VISIBLE_WITHIN]
+    # A change must reach every worker within VISIBLE_WITHIN. The "kill -9" sample is no
+    # change: it checks that the worker started in place of the killed one serves the
+    # library as it is, which includes the start of a Python process (imports, opening the
+    # index): that gets KILL_GRACE.
+    late = [
+        d
+        for d in record.delays
+        if d[1] > (KILL_GRACE if d[0].startswith("kill -9") else VISIBLE_WITHIN)
+    ]
     stray = [
         (round(at - (record.kill_at or 0), 2), what)
         for at, what in record.transport
