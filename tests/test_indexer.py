@@ -206,3 +206,135 @@ def test_sync_flags_a_journal_range_applied_twice(index):
     index.last_applied_range = (3, 7)
     sync._note_range()
     assert sync.repeating and sync.repeated_ranges == 1
+
+
+def _generation_of(index: SearchIndex) -> tuple[str, int]:
+    """The live generation directory and the Whoosh TOC generation inside it."""
+    from whoosh import index as whoosh_index
+
+    path = index.current_dir()
+    return path.name, whoosh_index.open_dir(str(path)).latest_generation()
+
+
+def _segments_of(index: SearchIndex) -> int:
+    from whoosh import index as whoosh_index
+
+    return len(whoosh_index.open_dir(str(index.current_dir()))._segments())
+
+
+def test_an_idle_sync_merges_once_then_commits_nothing(index, engine):
+    """Idle, the sync thread merges the small segments once, then leaves the index alone.
+
+    (Before: `merge_small` committed every two seconds even when it merged nothing, so an
+    idle server wrote a new index generation every two seconds and threw its caches away.)
+    """
+    import time
+
+    from whoosh import index as whoosh_index
+
+    from resource_centre.search.indexer import IndexSync
+
+    with write_session(engine) as session:  # one journal commit: one more segment
+        get_by_slug(session, "laverie-solidaire-du-canal").title = "Laverie version 1"
+    index.catch_up()
+    # Segments too large for Whoosh's own MERGE_SMALL policy (as after imports), which
+    # the old `merge_small` committed with, merging nothing, every two seconds.
+    for batch in range(5):
+        writer = whoosh_index.open_dir(str(index.current_dir())).writer()
+        for i in range(40):
+            writer.add_document(
+                slug=f"lot-{batch}-{i}", kind="fiche", status="published", title="Lot", version=1
+            )
+        writer.commit(merge=False)
+    assert _segments_of(index) > 4
+    applied = index.applied_id()
+    sync = IndexSync(index, poll_seconds=0.05)
+    sync.start()
+    try:
+        deadline = time.monotonic() + 15
+        while _segments_of(index) > 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _segments_of(index) <= 4  # merged once the index was idle
+        time.sleep(0.5)
+        before = _generation_of(index)
+        time.sleep(5)  # idle: no journal entry, nothing left to merge
+        assert _generation_of(index) == before
+        assert index.applied_id() == applied == index.latest_journal_id()
+        assert sync.last_error is None and not sync.repeating
+    finally:
+        sync.stop()
+    assert slugs(index, "version") == ["laverie-solidaire-du-canal"]
+    report = index.check()  # merged without loss: the lots are there once each
+    assert len(report.extra) == 200 and not report.duplicates and not report.missing
+
+
+def test_health_is_degraded_after_a_journal_range_is_applied_twice(tmp_path):
+    """An index that went back (here: the link moved to a copy taken before the last
+    apply) makes the sync apply the same range again: `/api/health` says degraded."""
+    import time
+
+    from starlette.testclient import TestClient
+
+    from resource_centre.web.app import create_app
+    from tests.web.conftest import build_settings
+
+    app = create_app(build_settings(tmp_path))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        index, engine, sync = app.state.index, app.state.engine, app.state.sync
+
+        def wait_applied() -> None:
+            deadline = time.monotonic() + 10
+            while index.applied_id() < index.latest_journal_id():
+                assert time.monotonic() < deadline, "the sync did not apply the journal"
+                time.sleep(0.05)
+
+        wait_applied()
+        assert client.get("/api/health").json()["status"] == "ok"
+        before = index.current_dir()
+        copy = before.with_name(before.name + "0")  # sorts after it: kept by the swap
+        shutil.copytree(before, copy)
+        with write_session(engine) as session:
+            get_by_slug(session, "laverie-solidaire-du-canal").title = "Laverie du canal"
+        sync.notify()
+        wait_applied()
+        time.sleep(0.3)  # let the sync note the range it applied
+        assert client.get("/api/health").json()["status"] == "ok"
+        link = index.root / "current-back"
+        link.symlink_to(copy.name)
+        link.replace(index.root / "current")  # the index goes back one apply
+        sync.notify()
+        deadline = time.monotonic() + 10
+        while not sync.repeating:
+            assert time.monotonic() < deadline, "the repeated range was not noticed"
+            time.sleep(0.05)
+        health = client.get("/api/health").json()
+        assert health["status"] == "degraded"
+        assert health["index_journal_id"] == health["database_journal_id"]
+
+
+def test_cli_check_names_duplicates_in_french_and_exits_1(tmp_path, database_url):
+    """`resource-centre check` reports a fiche a searcher sees twice, in French."""
+    from typer.testing import CliRunner
+    from whoosh import index as whoosh_index
+
+    from resource_centre.cli import app
+
+    env = {
+        "RESOURCE_CENTRE_DATABASE_URL": database_url,
+        "RESOURCE_CENTRE_INDEX_DIR": str(tmp_path / "index"),
+        "RESOURCE_CENTRE_DATA_DIR": str(tmp_path / "data"),
+        "RESOURCE_CENTRE_KNOWLEDGE_DIR": str(TEST_KNOWLEDGE),
+    }
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(TEST_KNOWLEDGE)], env=env).exit_code == 0
+    assert runner.invoke(app, ["check"], env=env).exit_code == 0
+    ix = whoosh_index.open_dir(str(tmp_path / "index" / "current"))
+    writer = ix.writer()  # a second copy of a published fiche, as a stale searcher shows it
+    writer.add_document(slug=PUBLISHED[1], kind="fiche", status="published", version=1)
+    writer.commit(merge=False)
+    result = runner.invoke(app, ["check"], env=env)
+    assert result.exit_code == 1, result.output
+    assert f"{PUBLISHED[1]} : visible plusieurs fois par un lecteur ouvert de l'index" in (
+        result.output
+    )
+    assert "L'index diffère de la base" in result.output

@@ -190,7 +190,7 @@ class SearchIndex:
         return whoosh_index.open_dir(str(path)), path
 
     def searcher(self) -> Searcher:
-        """This thread's searcher, refreshed if the index changed (never shared by threads)."""
+        """This thread's searcher, reopened if the index changed (never shared by threads)."""
         local = self._local
         for attempt in range(2):
             path = self.current_dir()
@@ -205,9 +205,10 @@ class SearchIndex:
                     ix, path = self._open()
                     local.searcher, local.path = ix.searcher(), path
                 elif not searcher.up_to_date():
-                    # Never `searcher.refresh()`: in whoosh3 3.54.0 it reuses the readers of
-                    # unchanged segments with their *old* deletion sets, so replaced and
-                    # deleted documents stay visible (pinned in test_whoosh_conformance).
+                    # Never `searcher.refresh()`: in whoosh3 3.54.0 (and whoosh-reloaded
+                    # 2.7.5) it reuses the readers of unchanged segments with their *old*
+                    # deletion sets, so replaced and deleted documents stay visible (pinned
+                    # in test_whoosh_conformance).
                     # A new searcher per index commit costs ~50 ms at 10,000 fiches.
                     searcher.close()
                     local.searcher = None

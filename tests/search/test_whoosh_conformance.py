@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -310,3 +311,102 @@ def _installed(metadata: Any, name: str) -> bool:
     except metadata.PackageNotFoundError:
         return False
     return True
+
+
+# --- What our code relies on, beyond the engine's results ------------------------------------
+
+
+def test_pooled_searchers_are_reused_until_a_commit_then_reopened(live):
+    """`SearchIndex.searching()` (what requests use) lends one searcher while nothing
+    changes, and after a commit a searcher that sees each document once."""
+    with live.searching() as first:
+        assert _visible(first, "fiche-2") == [1]
+    with live.searching() as again:
+        assert again is first  # nothing committed: the pooled searcher is lent again
+    for version, gone in ((2, "fiche-0"), (3, "fiche-3"), (4, "fiche-4")):
+        writer = _ix(live).writer()
+        writer.update_document(**_doc("fiche-2", version))
+        writer.delete_by_term("slug", gone)
+        writer.commit(merge=False)
+        with live.searching() as searcher:
+            assert searcher is not first
+            assert _visible(searcher, "fiche-2") == [version]
+            assert gone not in _all_slugs(searcher)
+            assert searcher.up_to_date()
+    assert _all_slugs(_ix(live).searcher()) == ["fiche-1", "fiche-2"]
+
+
+def test_our_code_never_refreshes_a_searcher():
+    """`Searcher.refresh()` keeps stale deletion sets in whoosh3 3.54.0 and whoosh-reloaded
+    2.7.5 alike (replaced documents stay visible): we reopen instead."""
+    import ast
+
+    package = Path(search_query.__file__).resolve().parents[1]
+    callers = [
+        f"{path.relative_to(package)}:{node.lineno}"
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "refresh"
+    ]
+    assert callers == []
+
+
+def test_generation_key_changes_with_each_commit_and_deletion(live):
+    """The per-generation caches of search.query are keyed on TOC generation, segments and
+    deletion counts; a commit (even a deletion alone) must give a new key."""
+    keys = {search_query._generation_key(live.searcher())}
+    writer = _ix(live).writer()
+    writer.delete_by_term("slug", "fiche-1")
+    writer.commit(merge=False)
+    keys.add(search_query._generation_key(live.searcher()))
+    writer = _ix(live).writer()
+    writer.update_document(**_doc("fiche-0", 2))
+    writer.commit(merge=True)
+    keys.add(search_query._generation_key(live.searcher()))
+    assert len(keys) == 3
+    reader = live.searcher().reader()
+    assert isinstance(reader.generation(), int)
+    assert all(isinstance(s.deleted_count(), int) for s in reader.segments())
+
+
+def test_fast_paths_read_the_internals_without_falling_back(segmented, caplog):
+    """The fast paths fall back to the public API when an internal is missing; here they
+    must not, so that a Whoosh upgrade that changes the internals fails this suite."""
+    from whoosh.codec.whoosh3 import LENGTHS_COLUMN
+    from whoosh.matching.wrappers import FilterMatcher
+    from whoosh.util.numeric import byte_to_length
+
+    assert callable(byte_to_length) and isinstance(FilterMatcher, type)
+    reader = segmented.searcher().reader()
+    caplog.set_level("DEBUG", logger=search_query.__name__)
+    for leaf, _ in reader.leaf_readers():
+        if ("body", b"compost") not in leaf:
+            continue
+        raw = leaf.postings("body", b"compost")
+        raw = raw.child if isinstance(raw, FilterMatcher) else raw
+        raw._read_ids()
+        raw._read_weights()
+        assert len(raw._ids) == len(raw._weights) > raw._i >= 0
+        assert isinstance(raw._maxid, int)
+        spell = leaf.postings("spell", b"compost")
+        spell = spell.child if isinstance(spell, FilterMatcher) else spell
+        spell._read_ids()
+        spell._read_values()
+        assert len(spell._values) == len(spell._ids)
+        # Field lengths: the column read directly, one byte per document.
+        column = leaf._perdoc._cached_reader("_body_len", LENGTHS_COLUMN)
+        assert column is not None and len(list(column)) == leaf.doc_count_all()
+        search_query._leaf_postings(leaf, "body", b"compost")
+    # Positions: Whoosh's `Positions` value is a count then pickled deltas.
+    decode = reader.schema["spell"].format.decode_positions
+    for leaf, _ in reader.leaf_readers():
+        if ("spell", b"compost") in leaf:
+            matcher = leaf.postings("spell", b"compost")
+            value = matcher.value()
+            data = value[4:] if value.endswith(b".") else value[4:] + b"."
+            deltas = pickle.loads(data)  # our own test index
+            assert list(search_query._decode_positions(value, decode)) == list(decode(value))
+            assert sum(deltas) == list(decode(value))[-1]
+    assert not [r for r in caplog.records if "fast" in r.getMessage()]
