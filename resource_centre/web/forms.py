@@ -8,8 +8,8 @@ from typing import Any
 from starlette.datastructures import FormData, UploadFile
 
 from resource_centre.taxonomy import SECTIONS
+from resource_centre.text import strip_controls
 from resource_centre.web.deps import parse_id
-from resource_centre.web.inputs import strip_controls
 from resource_centre.writeups import FicheData, Known, validate
 
 FIELD_LABELS: dict[str, str] = {

@@ -23,7 +23,8 @@ from starlette.formparsers import MultiPartParser
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+from resource_centre.text import CONTROL, strip_controls
+
 # A control character in a query string or urlencoded body: raw, or percent-encoded.
 _ENCODED_CONTROL = re.compile(
     rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|%(?:0[0-8bcBC]|1[0-9a-fA-F]|7[fF])"
@@ -31,11 +32,6 @@ _ENCODED_CONTROL = re.compile(
 _URLENCODED = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
 MAX_MULTIPART_CLEANED = 1024 * 1024  # larger multipart bodies (uploads) stream on untouched
-
-
-def strip_controls(text: str) -> str:
-    """`text` without C0 control characters (tab, line feed and carriage return kept) or DEL."""
-    return CONTROL.sub("", text)
 
 
 def _clean_pairs(pairs: list[tuple[str, str]]) -> bytes:
