@@ -150,9 +150,29 @@ def bench_ours(engine: Any, work: Path) -> dict[str, Any]:
             for t in list(labels["theme"])[:15]
         ],
     )
-    totals = [call(search_query.SearchRequest(q=q)).total for q in QUERIES]
+    answers = [call(search_query.SearchRequest(q=q)) for q in QUERIES]
+    totals = [a.total for a in answers]
     return {"build": build, "size": size, "cold": cold, "warm": warm, "page20": page20,
-            "totals": totals, "index": index, "labels": labels}  # fmt: skip
+            "totals": totals, "index": index, "labels": labels,
+            "digest": results_digest(answers)}  # fmt: skip
+
+
+def results_digest(answers: list[Any]) -> str:
+    """A short fingerprint of what the queries answered (totals, hits in order, highlights,
+    facet counts, suggestion): equal digests mean the same results, before and after a change."""
+    import hashlib
+    import json
+
+    def plain(a: Any) -> Any:
+        return {
+            "total": a.total,
+            "hits": [(h.slug, h.highlights) for h in a.hits],
+            "facets": {k: [(v.value, v.count) for v in vs] for k, vs in sorted(a.facets.items())},
+            "suggestion": a.suggestion,
+        }
+
+    text = json.dumps([plain(a) for a in answers], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def bench_publish(
@@ -351,6 +371,7 @@ def main() -> None:
             print(f"ratio: naive cold p95 / ours cold p95 = {pct(naive['cold'], 95) / pct(ours['cold'], 95):.1f}x; "
                   f"build naive / ours = {naive['build'] / ours['build']:.1f}x", flush=True)  # fmt: skip
         print(f"median hits per query: {statistics.median(ours['totals']):.0f}")
+        print(f"results digest (30 queries, page 1): {ours['digest']}")
         engine.dispose()
 
 
