@@ -30,6 +30,7 @@ from resource_centre.web.security import (
     SecurityHeadersMiddleware,
 )
 from resource_centre.web.sessions import SessionMiddleware, csrf_protect
+from resource_centre.web.urls import template_path_for
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +60,7 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["path_for"] = template_path_for
     return Jinja2Templates(env=env)
 
 
