@@ -1,4 +1,5 @@
-"""Attachments: allowed types checked by content, size and count limits, safe storage."""
+"""Attachments: allowed types checked by content, size and count limits, per-account quotas
+(upload volume, new fiches a day), safe storage."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from resource_centre.models import Attachment, WriteUp, utcnow
+from resource_centre.errors import DomainError
+from resource_centre.errors import Kind as ErrorKind
+from resource_centre.models import Attachment, User, WriteUp, utcnow
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PER_FICHE = 10
@@ -52,8 +56,14 @@ KINDS: dict[str, Kind] = {
 ALLOWED_LABEL = "PDF, images (PNG, JPEG, GIF, WebP), documents bureautiques (Word, Excel, PowerPoint, OpenDocument) et CSV"
 
 
-class AttachmentError(ValueError):
-    """A French reason why a file is refused."""
+class AttachmentError(DomainError, ValueError):
+    """A French reason why a file is refused (kind TOO_LARGE for a file over the limit)."""
+
+
+class QuotaExceeded(DomainError):
+    """An account's quota (upload volume, new fiches a day) would be passed."""
+
+    default_kind = ErrorKind.TOO_MANY
 
 
 def display_name(raw: str | None) -> str:
@@ -78,7 +88,8 @@ def check(raw_name: str | None, head: bytes, size: int) -> tuple[str, Kind]:
         raise AttachmentError(f"« {name} » : le fichier est vide.")
     if size > MAX_BYTES:
         raise AttachmentError(
-            f"« {name} » : fichier trop lourd ({size / 1_048_576:.1f} Mo, 10 Mo au plus)."
+            f"« {name} » : fichier trop lourd ({size / 1_048_576:.1f} Mo, 10 Mo au plus).",
+            kind=ErrorKind.TOO_LARGE,
         )
     if kind.magic and not head.startswith(kind.magic):
         raise AttachmentError(
@@ -153,3 +164,74 @@ def drafts_quota_error(session: Session, user_id: int, per_day: int) -> str | No
         "votre texte est conservé ci-dessous ; enregistrez-le demain ou complétez une fiche "
         "existante."
     )
+
+
+class Quotas(NamedTuple):
+    """An account's limits (0: none), from the settings of the same names."""
+
+    drafts_per_day: int
+    upload_quota_mb: int
+
+
+def quota_errors(
+    session: Session, user_id: int, quotas: Quotas, *, new_fiche: bool, adding: int
+) -> dict[str, str]:
+    """French errors by form field ("quota", "attachments") when the account's quotas
+    would be passed by a new fiche and `adding` bytes of files."""
+    errors = {}
+    if new_fiche and (problem := drafts_quota_error(session, user_id, quotas.drafts_per_day)):
+        errors["quota"] = problem
+    if problem := upload_quota_error(session, user_id, adding, quotas.upload_quota_mb):
+        errors["attachments"] = problem
+    return errors
+
+
+def recheck_quotas(
+    session: Session, user_id: int, quotas: Quotas, *, new_fiche: bool, adding: int
+) -> None:
+    """Within the write transaction, with the account's row locked: two requests sent at
+    once cannot both pass the last free place (on SQLite, BEGIN IMMEDIATE serialises).
+    Raises QuotaExceeded with the first error."""
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    errors = quota_errors(session, user_id, quotas, new_fiche=new_fiche, adding=adding)
+    if errors:
+        field, problem = next(iter(errors.items()))
+        raise QuotaExceeded(problem.capitalize(), field=field)
+
+
+def of_writeup(session: Session, writeup: WriteUp | None) -> list[Attachment]:
+    """The attachments of a fiche, in upload order (none for a fiche not yet saved)."""
+    if writeup is None or writeup.id is None:
+        return []
+    return list(
+        session.execute(
+            select(Attachment).where(Attachment.writeup_id == writeup.id).order_by(Attachment.id)
+        ).scalars()
+    )
+
+
+def store_files(
+    session: Session,
+    folder: Path,
+    *,
+    writeup: WriteUp,
+    files: list[tuple[str, str, bytes]],
+    user_id: int,
+) -> list[Path]:
+    """Write checked files (display name, extension, bytes) under `folder` with random names
+    and add their rows to the session; return the paths written (for the caller to remove
+    them if the transaction fails)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    written = []
+    for name, extension, data in files:
+        stored = new_stored_name(extension)
+        path = folder / stored
+        write_private(path, data)  # 0600: only the server's account reads uploads
+        written.append(path)
+        session.add(
+            Attachment(
+                writeup_id=writeup.id, stored_name=stored, original_name=name,
+                content_type=KINDS[extension].content_type, size=len(data), uploaded_by=user_id,
+            )
+        )  # fmt: skip
+    return written

@@ -1,23 +1,29 @@
 """The curators' radar: what readers search for, what they open, what they ask for.
 
 Owns the search log (written in batches from a background thread, pruned after the
-retention period) and the clicks.
+retention period), the clicks, the radar's figures and the needs readers report
+(« besoins »: recorded from an empty search, answered by a curator with a fiche).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, String, and_, case, cast, delete, func, select
+from sqlmodel import Session
 
-from resource_centre.db import write_session
-from resource_centre.models import SearchClick, SearchLog, utcnow
+from resource_centre.db import read_session, write_session
+from resource_centre.errors import DomainError, Kind
+from resource_centre.models import CapitalisationRequest, SearchClick, SearchLog, User, utcnow
+from resource_centre.taxonomy import FACETS
 from resource_centre.text import strip_controls
+from resource_centre.writeups import PermissionDenied, get_by_slug, is_curator, record
 
 if TYPE_CHECKING:
     from resource_centre.search.query import SearchRequest
@@ -148,3 +154,163 @@ def _fresh(entry: SearchLog | SearchClick) -> SearchLog | SearchClick:
     """A new, unsaved copy of a queued row (a failed transaction leaves its rows dirty)."""
     values = {name: getattr(entry, name) for name in type(entry).model_fields if name != "id"}
     return type(entry)(**values)
+
+
+# --- the radar's figures -------------------------------------------------------------------
+
+
+def _day(column: Any, dialect: str) -> Any:
+    """The UTC calendar day of a timestamp column, in SQL."""
+    if dialect == "postgresql":  # timestamptz: take the day in UTC, not in the session's zone
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)  # SQLite stores UTC text
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def radar_figures(session: Session, since: datetime) -> dict[str, Any]:
+    """The radar's figures since `since`, aggregated by the database (GROUP BY).
+
+    Rows are grouped by day and by exact query text in SQL; only those groups come back
+    (never the log rows), and Python merges them by the shown form of the query (trimmed,
+    lower case: SQLite's `lower` knows ASCII only) and by ISO week.
+    """
+    day = _day(SearchLog.at, session.get_bind().dialect.name).label("day")
+    searched = (SearchLog.at >= since, SearchLog.source != "hint")
+    clicked = (
+        select(SearchClick.id)
+        .where(SearchClick.token == SearchLog.token, SearchClick.at >= since)
+        .exists()
+    )
+    unclicked = and_(SearchLog.total != 0, SearchLog.query != "", ~clicked)
+    by_week: dict[str, dict[str, int]] = {}
+    for row in session.execute(
+        select(
+            day,
+            func.count(),
+            func.sum(case((SearchLog.total == 0, 1), else_=0)),
+            func.sum(case((unclicked, 1), else_=0)),
+        )
+        .where(*searched)
+        .group_by(day)
+    ):
+        week = _as_date(row[0]).strftime("%G-S%V")
+        stats = by_week.setdefault(week, {"searches": 0, "zero": 0, "no_click": 0})
+        for key, value in zip(("searches", "zero", "no_click"), row[1:], strict=True):
+            stats[key] += int(value or 0)
+
+    top: dict[str, int] = {}
+    for query, count in session.execute(
+        select(SearchLog.query, func.count())
+        .where(*searched, SearchLog.query != "")
+        .group_by(SearchLog.query)
+    ):
+        if shown := query.strip().lower():
+            top[shown] = top.get(shown, 0) + count
+
+    no_click: dict[str, int] = {}
+    for query, count in session.execute(
+        select(SearchLog.query, func.count()).where(*searched, unclicked).group_by(SearchLog.query)
+    ):
+        if shown := query.strip().lower():
+            no_click[shown] = no_click.get(shown, 0) + count
+
+    zero: dict[tuple[str, str], dict[str, Any]] = {}
+    filters_text = cast(SearchLog.filters, String).label("filters_text")
+    for query, raw_filters, row_day, count in session.execute(
+        select(SearchLog.query, filters_text, day, func.count())
+        .where(*searched, SearchLog.total == 0)
+        .group_by(SearchLog.query, filters_text, day)
+    ):
+        shown = query.strip().lower()
+        parsed = json.loads(raw_filters) if raw_filters else {}
+        filters = ", ".join(f"{k} : {v}" for k, v in sorted(parsed.items()))
+        item = zero.setdefault(
+            (shown, filters), {"query": shown, "filters": filters, "count": 0, "weeks": set()}
+        )
+        item["count"] += count
+        item["weeks"].add(_as_date(row_day).strftime("%G-S%V"))
+    return {
+        "top": sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:20],
+        "zero": sorted(zero.values(), key=lambda v: (-v["count"], v["query"], v["filters"]))[:30],
+        "no_click": sorted(no_click.items(), key=lambda kv: (-kv[1], kv[0]))[:20],
+        "by_week": sorted(by_week.items(), reverse=True),
+    }
+
+
+# --- reported needs (« besoins ») -------------------------------------------------------------
+
+# The search's filters, kept with the need (the year facet is a range in the query string).
+NEED_FILTERS = (*(f for f in FACETS if f != "year"), "year_min", "year_max")
+# Whatever the addresses, at most this many times the per-address limit in one window
+# (counted in the database, so it holds across worker processes and machines).
+NEEDS_GLOBAL_FACTOR = 10
+
+
+class NeedNotFound(DomainError):
+    default_kind = Kind.NOT_FOUND
+
+
+class NotPublished(DomainError):
+    """A need is answered by a published fiche only."""
+
+    default_kind = Kind.CONFLICT
+
+
+def needs_below_global_cap(engine: Engine, limit: int, window_minutes: int) -> bool:
+    """True while fewer than NEEDS_GLOBAL_FACTOR × `limit` needs were reported in the last
+    `window_minutes` (all addresses together)."""
+    since = utcnow() - timedelta(minutes=window_minutes)
+    with read_session(engine) as session:
+        recent = session.execute(
+            select(func.count())
+            .select_from(CapitalisationRequest)
+            .where(CapitalisationRequest.at >= since)
+        ).scalar_one()
+    return recent < limit * NEEDS_GLOBAL_FACTOR
+
+
+def report_need(engine: Engine, *, query: str, filters: dict[str, list[str]], message: str) -> None:
+    """Record a need for a fiche that does not exist yet (a database write: never call it on
+    the event loop). No personal data is kept; texts are bounded here."""
+    kept = {name: [v[:100] for v in values if v][:20] for name, values in filters.items()}
+    need = CapitalisationRequest(
+        query=query.strip()[:200],
+        filters={name: values for name, values in kept.items() if values},
+        message=message.strip()[:2000],
+    )
+    with write_session(engine) as session:
+        session.add(need)
+
+
+def reported_needs(session: Session) -> list[CapitalisationRequest]:
+    """Every reported need: open ones first, newest first."""
+    return list(
+        session.execute(
+            select(CapitalisationRequest).order_by(
+                CapitalisationRequest.status.desc(),  # type: ignore[attr-defined]
+                CapitalisationRequest.at.desc(),  # type: ignore[attr-defined]
+            )
+        ).scalars()
+    )
+
+
+def answer_need(session: Session, *, user: User, need_id: int, slug: str) -> None:
+    """Mark a need as answered by the published fiche `slug`.
+
+    Raises PermissionDenied (not a curator), NeedNotFound, NotPublished.
+    """
+    if not is_curator(user):
+        raise PermissionDenied
+    need = session.get(CapitalisationRequest, need_id)
+    if need is None:
+        raise NeedNotFound
+    writeup = get_by_slug(session, slug.strip()) if slug.strip() else None
+    if writeup is None or writeup.status != "published":
+        raise NotPublished("Indiquez l'identifiant d'une fiche publiée (la fin de son adresse).")
+    need.status, need.answered_slug = "answered", writeup.slug
+    need.answered_by, need.answered_at = user.id, utcnow()
+    session.add(need)
+    record(session, action="request_answered", writeup=writeup, actor_id=user.id)

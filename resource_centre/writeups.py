@@ -15,6 +15,7 @@ from slugify import slugify
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from resource_centre.errors import DomainError, Kind
 from resource_centre.models import (
     AuditEvent,
     Comment,
@@ -349,16 +350,22 @@ def count_fiches(session: Session, *, status: str | None = None) -> int:
 # Permissions and workflow (contract section 8). Routes check too; these are the rule.
 
 
-class PermissionDenied(Exception):
+class PermissionDenied(DomainError):
     """The user may not do this (403, or 404 when the fiche must stay invisible)."""
 
+    default_kind = Kind.FORBIDDEN
 
-class TransitionError(Exception):
+
+class TransitionError(DomainError):
     """The action is not possible in the fiche's current state (409, French message)."""
 
+    default_kind = Kind.CONFLICT
 
-class StaleVersion(Exception):
+
+class StaleVersion(DomainError):
     """Someone saved the fiche since the form was opened (409)."""
+
+    default_kind = Kind.CONFLICT
 
 
 CONTRIBUTOR_EDITABLE = frozenset({"draft", "changes_requested"})

@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 
 from resource_centre.db import read_session, write_session
 from resource_centre.models import SearchClick, SearchLog, utcnow
-from resource_centre.radar import SearchLogWriter, prune_search_log
-from resource_centre.web.curate import radar_figures
+from resource_centre.radar import SearchLogWriter, prune_search_log, radar_figures
 
 QUERIES = ["Jardin", "jardin ", "JARDIN", "laverie", "Épicerie", "épicerie", "vélo", "", "a b"]
 FILTERS: list[dict[str, Any]] = [

@@ -3,50 +3,37 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections import deque
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from resource_centre import attachments, contributions
 from resource_centre.attachments import (
     KINDS,
     MAX_PER_FICHE,
     AttachmentError,
+    QuotaExceeded,
+    Quotas,
     check,
     display_name,
-    drafts_quota_error,
-    new_stored_name,
-    upload_quota_error,
-    write_private,
 )
 from resource_centre.auth import form_token_valid, issue_form_token
+from resource_centre.contributions import AlreadySent
 from resource_centre.db import read_session, write_session
-from resource_centre.models import (
-    Attachment,
-    CapitalisationRequest,
-    Comment,
-    FormToken,
-    Regie,
-    Term,
-    User,
-    WriteUp,
-    utcnow,
-)
+from resource_centre.models import Attachment, Regie, Term, User, WriteUp
+from resource_centre.ratelimit import shared_limiter
 from resource_centre.rendering import RenderBusy, RenderTooSlow, render_sections, time_limit
-from resource_centre.taxonomy import FACETS, SECTIONS, STATUS_LABELS, VOCABULARIES
+from resource_centre.taxonomy import SECTIONS, STATUS_LABELS, VOCABULARIES
 from resource_centre.web import forms
 from resource_centre.web.deps import DbId, UserDep, current_user, done, parse_id, render
-from resource_centre.web.sessions import set_flash
+from resource_centre.web.urls import path_for
 from resource_centre.writeups import (
     Known,
     PermissionDenied,
@@ -56,13 +43,10 @@ from resource_centre.writeups import (
     can_read,
     check_fiche_size,
     check_section_text,
-    create,
     editable_data,
     get_by_slug,
     is_curator,
     is_revision,
-    save,
-    unique_slug,
 )
 
 router = APIRouter()
@@ -87,45 +71,10 @@ PREVIEW_LIMIT_ERROR = (
 )
 
 
-class RateLimiter:
-    """At most `limit` events per key in a sliding window of `window` seconds (in memory).
-
-    Kept per server process: with N workers a user gets at most N × limit previews a
-    minute, each rendering bounded in time, which is what matters here.
-    """
-
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._events: dict[Any, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: Any) -> bool:
-        """Record an event for `key` and say if it is within the limit."""
-        now = time.monotonic()
-        with self._lock:
-            if len(self._events) > 10_000:  # forget idle keys now and then
-                self._events = {k: q for k, q in self._events.items() if q[-1] > now - self.window}
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= now - self.window:
-                events.popleft()
-            if len(events) >= self.limit:
-                return False
-            events.append(now)
-            return True
-
-
-_LIMITER_LOCK = threading.Lock()
-
-
-def _preview_limiter(request: Request) -> RateLimiter:
-    """The preview limiter of this application (one per app, created when first needed)."""
-    state = request.app.state
-    with _LIMITER_LOCK:
-        limiter = getattr(state, "preview_limiter", None)
-        if limiter is None:
-            limiter = state.preview_limiter = RateLimiter(PREVIEW_LIMIT)
-    return limiter
+def _preview_allowed(request: Request, user: User) -> bool:
+    """At most PREVIEW_LIMIT previews a minute per user, in each server process (each
+    rendering is bounded in time, which is what matters here)."""
+    return shared_limiter(request.app.state, "preview", PREVIEW_LIMIT).allow(user.id)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -167,16 +116,6 @@ def _similar(request: Request, title: str, summary: str, exclude: str | None) ->
     return [hit for hit in results.hits if hit.slug != exclude][:3]
 
 
-def _attachments(session: Session, writeup: WriteUp | None) -> list[Attachment]:
-    if writeup is None or writeup.id is None:
-        return []
-    return list(
-        session.execute(
-            select(Attachment).where(Attachment.writeup_id == writeup.id).order_by(Attachment.id)
-        ).scalars()
-    )
-
-
 def _form_page(
     request: Request,
     session: Session,
@@ -207,7 +146,7 @@ def _form_page(
             "choices": _choices(session),
             "writeup": writeup,
             "revision": writeup is not None and is_revision(user, writeup),
-            "attachments": _attachments(session, writeup),
+            "attachments": attachments.of_writeup(session, writeup),
             "max_attachments": MAX_PER_FICHE,
             "accepted": ",".join(sorted(KINDS)),
             "previews": previews,
@@ -256,53 +195,9 @@ def _read_files(
     return accepted, None
 
 
-def _store_files(
-    request: Request,
-    session: Session,
-    writeup: WriteUp,
-    files: list[tuple[str, str, bytes]],
-    user: User,
-) -> list[Path]:
-    """Write files under the data dir with random names; return their paths."""
-    folder = request.app.state.settings.uploads_dir
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    written = []
-    for name, extension, data in files:
-        stored = new_stored_name(extension)
-        path = folder / stored
-        write_private(path, data)  # 0600: only the server's account reads uploads
-        written.append(path)
-        session.add(
-            Attachment(
-                writeup_id=writeup.id, stored_name=stored, original_name=name,
-                content_type=KINDS[extension].content_type, size=len(data), uploaded_by=user.id,
-            )
-        )  # fmt: skip
-    return written
-
-
-def _quota_errors(
-    request: Request, session: Session, user: User, *, new_fiche: bool, adding: int
-) -> dict[str, str]:
-    """French errors of the form when the account's quotas would be passed."""
+def _quotas(request: Request) -> Quotas:
     settings = request.app.state.settings
-    errors = {}
-    if new_fiche and (problem := drafts_quota_error(session, user.id, settings.drafts_per_day)):
-        errors["quota"] = problem
-    if problem := upload_quota_error(session, user.id, adding, settings.upload_quota_mb):
-        errors["attachments"] = problem
-    return errors
-
-
-def _recheck_quotas(
-    request: Request, session: Session, user: User, *, new_fiche: bool, adding: int
-) -> None:
-    """Within the write transaction, with the account's row locked: two requests sent at
-    once cannot both pass the last free place (on SQLite, BEGIN IMMEDIATE serialises)."""
-    session.execute(select(User.id).where(User.id == user.id).with_for_update())
-    errors = _quota_errors(request, session, user, new_fiche=new_fiche, adding=adding)
-    if errors:
-        raise HTTPException(429, next(iter(errors.values())).capitalize())
+    return Quotas(settings.drafts_per_day, settings.upload_quota_mb)
 
 
 # --- the form ----------------------------------------------------------------------------
@@ -370,7 +265,7 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
         if not is_curator(user):
             form.values["regie"] = _user_regie(session, user)  # contributors write for their Régie
         known = Known.load(session)
-        existing = len(_attachments(session, writeup))
+        existing = len(attachments.of_writeup(session, writeup))
 
         def page(status: int, **extra: Any) -> Response:
             return _form_page(
@@ -385,7 +280,7 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
             form.errors["form_token"] = FORM_TOKEN_ERROR
             return page(403, similar=similar)
         if action == "preview":
-            if not _preview_limiter(request).allow(user.id):
+            if not _preview_allowed(request, user):
                 return page(429, similar=similar, notice=PREVIEW_LIMIT_ERROR)
             # Only what prevents a preview is reported; completeness is checked on save.
             texts = {}
@@ -414,8 +309,8 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
         if file_error:
             form.errors["attachments"] = file_error
         adding = sum(len(data) for _name, _extension, data in files)
-        for key, problem in _quota_errors(
-            request, session, user, new_fiche=writeup is None, adding=adding
+        for key, problem in attachments.quota_errors(
+            session, user.id, _quotas(request), new_fiche=writeup is None, adding=adding
         ).items():
             form.errors.setdefault(key, problem)
         if form.errors:
@@ -426,39 +321,32 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
 
     # Write: one transaction for the fiche, its files, its audit events, its journal entry.
     written: list[Path] = []
+    where = {"folder": request.app.state.settings.uploads_dir, "quotas": _quotas(request)}
     try:
         with write_session(engine) as session:
-            actor = session.get(User, user.id)
             if writeup is None:
-                if form_token:
-                    used = session.get(FormToken, form_token)
-                    if used is not None:  # the same form sent twice: no second fiche
-                        return RedirectResponse(
-                            f"/fiches/{used.used_slug}/modifier", status_code=303
-                        )
-                _recheck_quotas(request, session, actor, new_fiche=True, adding=adding)
-                new_slug = unique_slug(session, form.values["title"])
-                target = create(
-                    session, user=actor, data=form.data(new_slug), submit=action == "submit"
-                )
-                if form_token:
-                    session.add(FormToken(token=form_token, user_id=actor.id, used_slug=new_slug))
+                target, written = contributions.create_fiche(
+                    session, user=user, title=form.values["title"], data_for=form.data,
+                    submit=action == "submit", form_token=form_token, files=files, **where,
+                )  # fmt: skip
             else:
-                if adding:
-                    _recheck_quotas(request, session, actor, new_fiche=False, adding=adding)
-                target = get_by_slug(session, writeup.slug, for_update=True)
-                save(session, user=actor, writeup=target, data=form.data(target.slug),
-                     version=version, submit=action == "submit")  # fmt: skip
-            written = _store_files(request, session, target, files, actor)
+                target, written = contributions.save_fiche(
+                    session, user=user, slug=writeup.slug, data_for=form.data, version=version,
+                    submit=action == "submit", files=files, **where,
+                )  # fmt: skip
             target_slug = target.slug
             submitted = action == "submit"
+    except AlreadySent as exc:  # the same form sent twice: no second fiche
+        return RedirectResponse(path_for(request, "edit_form", slug=exc.slug), status_code=303)
+    except QuotaExceeded as exc:
+        raise HTTPException(429, str(exc)) from exc
     except IntegrityError:
         for path in written:
             path.unlink(missing_ok=True)
         with read_session(engine) as session:
-            used = session.get(FormToken, form_token) if form_token else None
+            used = contributions.form_token_slug(session, form_token)
         if used is not None:
-            return RedirectResponse(f"/fiches/{used.used_slug}/modifier", status_code=303)
+            return RedirectResponse(path_for(request, "edit_form", slug=used), status_code=303)
         raise
     except RenderTooSlow as exc:  # nothing was committed: the form again, everything kept
         for path in written:
@@ -485,8 +373,8 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
         ) from exc
     if submitted:
         message = "Merci ! Votre fiche est envoyée à l'équipe du réseau pour relecture."
-        return done(request, "/mes-fiches", message)
-    return done(request, f"/fiches/{target_slug}/modifier", "Brouillon enregistré.")
+        return done(request, path_for(request, "mine"), message)
+    return done(request, path_for(request, "edit_form", slug=target_slug), "Brouillon enregistré.")
 
 
 # --- attachments -----------------------------------------------------------------------
@@ -529,115 +417,12 @@ def download(request: Request, slug: str, attachment_id: DbId) -> Response:
 @router.get("/mes-fiches", response_class=HTMLResponse)
 def mine(request: Request, user: UserDep) -> Response:
     with read_session(request.app.state.engine) as session:
-        stmt = select(WriteUp).order_by(WriteUp.updated_at.desc())  # type: ignore[attr-defined]
-        conditions = [WriteUp.author_id == user.id]
-        if user.regie_id is not None:
-            conditions.append(WriteUp.regie_id == user.regie_id)
-        writeups = list(session.execute(stmt.where(or_(*conditions))).scalars())
-        ids = [w.id for w in writeups]
-        comments: dict[int, list[Comment]] = {}
-        if ids:
-            for comment in session.execute(
-                select(Comment).where(Comment.writeup_id.in_(ids)).order_by(Comment.at.desc())  # type: ignore[attr-defined]
-            ).scalars():
-                comments.setdefault(comment.writeup_id, []).append(comment)
-        counts = dict(
-            session.execute(
-                select(WriteUp.status, func.count())
-                .where(or_(*conditions))
-                .group_by(WriteUp.status)
-            ).all()
-        )
         return render(
             request,
             "contribute/mine.html",
             {
-                "writeups": writeups,
-                "comments": comments,
+                **contributions.my_fiches(session, user),
                 "status_labels": STATUS_LABELS,
-                "counts": counts,
                 "can_edit": lambda w: can_edit(user, w),
             },
         )
-
-
-# --- "Signaler ce besoin" (from an empty search) --------------------------------------------
-
-# The search's filters, kept with the need (the year facet is a range in the query string).
-NEED_FILTERS = (*(f for f in FACETS if f != "year"), "year_min", "year_max")
-
-
-def _store_need(engine: Any, need: CapitalisationRequest) -> None:
-    """Write a reported need (a database write: never on the event loop)."""
-    with write_session(engine) as session:
-        session.add(need)
-
-
-NEED_LIMIT_ERROR = (
-    "Trop de besoins signalés depuis votre connexion en peu de temps : réessayez dans "
-    "quelques minutes. Merci de votre patience."
-)
-# Whatever the addresses, at most this many times the per-address limit in one window
-# (counted in the database, so it holds across worker processes and machines).
-NEEDS_GLOBAL_FACTOR = 10
-CLICKS_PER_WINDOW = 30  # opened search results counted per address and window
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "inconnue"
-
-
-def anonymous_limiter(request: Request, name: str, limit: int, window: float) -> RateLimiter:
-    """A per-address limiter of this application, in memory (one per server process)."""
-    state = request.app.state
-    with _LIMITER_LOCK:
-        limiters = getattr(state, "anonymous_limiters", None)
-        if limiters is None:
-            limiters = state.anonymous_limiters = {}
-        limiter = limiters.get(name)
-        if limiter is None:
-            limiter = limiters[name] = RateLimiter(limit, window)
-    return limiter
-
-
-def _needs_below_global_cap(engine: Any, limit: int, window_minutes: int) -> bool:
-    since = utcnow() - timedelta(minutes=window_minutes)
-    with read_session(engine) as session:
-        recent = session.execute(
-            select(func.count())
-            .select_from(CapitalisationRequest)
-            .where(CapitalisationRequest.at >= since)
-        ).scalar_one()
-    return recent < limit * NEEDS_GLOBAL_FACTOR
-
-
-@router.post("/besoins")
-async def report_need(request: Request) -> Response:
-    """Record a need for a fiche that does not exist yet; no personal data is asked for."""
-    settings = request.app.state.settings
-    limit, minutes = settings.anonymous_reports_per_window, settings.anonymous_window_minutes
-    if limit > 0 and not (
-        await run_in_threadpool(_needs_below_global_cap, request.app.state.engine, limit, minutes)
-        and anonymous_limiter(request, "needs", limit, minutes * 60).allow(client_address(request))
-    ):
-        raise HTTPException(429, NEED_LIMIT_ERROR)
-    form = await request.form()
-    query = form.get("q") if isinstance(form.get("q"), str) else ""
-    message = form.get("message") if isinstance(form.get("message"), str) else ""
-    filters: dict[str, list[str]] = {}
-    for name in NEED_FILTERS:
-        values = [v[:100] for v in form.getlist(name) if isinstance(v, str) and v][:20]
-        if values:
-            filters[name] = values
-    need = CapitalisationRequest(
-        query=query.strip()[:200], filters=filters, message=message.strip()[:2000]
-    )
-    await run_in_threadpool(_store_need, request.app.state.engine, need)
-    back = "/fiches" + (f"?q={quote(query)}" if query else "")
-    response = RedirectResponse(back, status_code=303)
-    set_flash(
-        response,
-        request,
-        "Merci : votre besoin est transmis à l'équipe du réseau, qui cherchera une Régie pour en faire une fiche.",
-    )
-    return response

@@ -14,15 +14,19 @@ from babel.dates import format_date
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import and_, func, select
+from starlette.concurrency import run_in_threadpool
 
+from resource_centre import radar
 from resource_centre.models import Regie, WriteUp
+from resource_centre.ratelimit import RateLimiter, shared_limiter
 from resource_centre.search.indexer import IndexUnavailable
 from resource_centre.search.query import FacetValue, Hit, SearchRequest, SearchResults, run
 from resource_centre.taxonomy import FACET_LABELS, REGIE_KINDS, SECTIONS, fold
 from resource_centre.web import facets as states
-from resource_centre.web.contribute import CLICKS_PER_WINDOW, anonymous_limiter, client_address
 from resource_centre.web.deps import SearchDep, SessionDep, current_user, render
 from resource_centre.web.searching import SearchService
+from resource_centre.web.sessions import set_flash
+from resource_centre.web.urls import path_for
 from resource_centre.writeups import get_by_slug
 
 router = APIRouter()
@@ -35,7 +39,11 @@ REGIE_FICHES = 50
 FEED_ENTRIES = 50
 CLOSEST_THEMES = 5
 MAX_SLUG_CHARS = 120
-SIGN_IN_PATH = "/connexion"
+CLICKS_PER_WINDOW = 30  # opened search results counted per address and window
+NEED_LIMIT_ERROR = (
+    "Trop de besoins signalés depuis votre connexion en peu de temps : réessayez dans "
+    "quelques minutes. Merci de votre patience."
+)
 
 
 # --- Helpers -------------------------------------------------------------------------------
@@ -57,7 +65,7 @@ def _sign_in_redirect(request: Request) -> Response | None:
     if request.app.state.settings.public_read or current_user(request) is not None:
         return None
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"{SIGN_IN_PATH}?{urlencode({'next': target})}", status_code=303)
+    return RedirectResponse(path_for(request, "login", query={"next": target}), status_code=303)
 
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Any:
@@ -256,6 +264,15 @@ def _zero_result_help(
             for fv in closest_themes(wanted.q, labels.get("theme", {}), counts)
         ],
     }
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "inconnue"
+
+
+def anonymous_limiter(request: Request, name: str, limit: int, window: float) -> RateLimiter:
+    """A per-address limiter of this application, in memory (one per server process)."""
+    return shared_limiter(request.app.state, f"anonymous-{name}", limit, window)
 
 
 def _click_allowed(request: Request) -> bool:
@@ -486,3 +503,35 @@ def _xml_text(text: str) -> str:
 
 def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# --- "Signaler ce besoin" (from an empty search) --------------------------------------------
+
+
+@router.post("/besoins")
+async def report_need(request: Request) -> Response:
+    """Record a need for a fiche that does not exist yet; no personal data is asked for."""
+    settings = request.app.state.settings
+    engine = request.app.state.engine
+    limit, minutes = settings.anonymous_reports_per_window, settings.anonymous_window_minutes
+    if limit > 0 and not (
+        await run_in_threadpool(radar.needs_below_global_cap, engine, limit, minutes)
+        and anonymous_limiter(request, "needs", limit, minutes * 60).allow(client_address(request))
+    ):
+        raise HTTPException(429, NEED_LIMIT_ERROR)
+    form = await request.form()
+    query = form.get("q") if isinstance(form.get("q"), str) else ""
+    message = form.get("message") if isinstance(form.get("message"), str) else ""
+    filters = {
+        name: [v for v in form.getlist(name) if isinstance(v, str)] for name in radar.NEED_FILTERS
+    }
+    await run_in_threadpool(
+        radar.report_need, engine, query=query, filters=filters, message=message
+    )
+    response = RedirectResponse(path_for(request, "library", query={"q": query}), status_code=303)
+    set_flash(
+        response,
+        request,
+        "Merci : votre besoin est transmis à l'équipe du réseau, qui cherchera une Régie pour en faire une fiche.",
+    )
+    return response

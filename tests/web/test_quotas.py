@@ -14,7 +14,7 @@ from resource_centre.config import Settings
 from resource_centre.corpus import import_corpus
 from resource_centre.db import make_engine, read_session
 from resource_centre.models import Attachment, CapitalisationRequest, SearchClick, WriteUp
-from resource_centre.web.contribute import CLICKS_PER_WINDOW
+from resource_centre.web.library import CLICKS_PER_WINDOW
 from tests.conftest import TEST_KNOWLEDGE
 from tests.web.conftest import csrf_of
 from tests.web.test_contribute import post_form

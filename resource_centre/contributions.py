@@ -1,0 +1,132 @@
+"""What the contributor form writes, in one transaction: a new fiche (once per form token)
+or an edit, their attachments, within the account's quotas; and « Mes fiches »."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlmodel import Session
+
+from resource_centre.attachments import Quotas, recheck_quotas, store_files
+from resource_centre.errors import DomainError, Kind
+from resource_centre.models import Comment, FormToken, User, WriteUp
+from resource_centre.writeups import (
+    FicheData,
+    PermissionDenied,
+    create,
+    get_by_slug,
+    save,
+    unique_slug,
+)
+
+
+class AlreadySent(DomainError):
+    """This form (its one-time token) already created a fiche: `slug` names it."""
+
+    default_kind = Kind.CONFLICT
+
+    def __init__(self, slug: str) -> None:
+        super().__init__("Ce formulaire a déjà été envoyé.")
+        self.slug = slug
+
+
+def form_token_slug(session: Session, form_token: str | None) -> str | None:
+    """The slug of the fiche a form token created, or None if it is unused (or None)."""
+    used = session.get(FormToken, form_token) if form_token else None
+    return used.used_slug if used is not None else None
+
+
+def _actor(session: Session, user: User) -> User:
+    actor = session.get(User, user.id)
+    if actor is None:
+        raise PermissionDenied
+    return actor
+
+
+def create_fiche(
+    session: Session,
+    *,
+    user: User,
+    title: str,
+    data_for: Callable[[str], FicheData],
+    submit: bool,
+    form_token: str | None,
+    files: list[tuple[str, str, bytes]],
+    folder: Path,
+    quotas: Quotas,
+) -> tuple[WriteUp, list[Path]]:
+    """Create a fiche from the form (`data_for(slug)` gives its content under the slug chosen
+    from `title`) with its files; return it and the paths of the files written.
+
+    Raises AlreadySent if the form token was used, QuotaExceeded, RenderTooSlow.
+    """
+    actor = _actor(session, user)
+    if (used := form_token_slug(session, form_token)) is not None:
+        raise AlreadySent(used)  # the same form sent twice: no second fiche
+    adding = sum(len(data) for _name, _extension, data in files)
+    recheck_quotas(session, actor.id, quotas, new_fiche=True, adding=adding)
+    slug = unique_slug(session, title)
+    writeup = create(session, user=actor, data=data_for(slug), submit=submit)
+    if form_token:
+        session.add(FormToken(token=form_token, user_id=actor.id, used_slug=slug))
+    written = store_files(session, folder, writeup=writeup, files=files, user_id=actor.id)
+    return writeup, written
+
+
+def save_fiche(
+    session: Session,
+    *,
+    user: User,
+    slug: str,
+    data_for: Callable[[str], FicheData],
+    version: int | None,
+    submit: bool,
+    files: list[tuple[str, str, bytes]],
+    folder: Path,
+    quotas: Quotas,
+) -> tuple[WriteUp, list[Path]]:
+    """Save an edit of the fiche `slug` (locked for update) with new files; return it and the
+    paths of the files written.
+
+    Raises QuotaExceeded, PermissionDenied, StaleVersion, TransitionError, RenderTooSlow.
+    """
+    actor = _actor(session, user)
+    adding = sum(len(data) for _name, _extension, data in files)
+    if adding:
+        recheck_quotas(session, actor.id, quotas, new_fiche=False, adding=adding)
+    writeup = get_by_slug(session, slug, for_update=True)
+    if writeup is None:
+        raise PermissionDenied
+    save(session, user=actor, writeup=writeup, data=data_for(writeup.slug), version=version,
+         submit=submit)  # fmt: skip
+    written = store_files(session, folder, writeup=writeup, files=files, user_id=actor.id)
+    return writeup, written
+
+
+def my_fiches(session: Session, user: User) -> dict[str, Any]:
+    """« Mes fiches »: the fiches `user` wrote or of their Régie (latest change first), the
+    comments on them (newest first, by fiche id) and their counts by state."""
+    conditions = [WriteUp.author_id == user.id]
+    if user.regie_id is not None:
+        conditions.append(WriteUp.regie_id == user.regie_id)
+    writeups = list(
+        session.execute(
+            select(WriteUp).where(or_(*conditions)).order_by(WriteUp.updated_at.desc())  # type: ignore[attr-defined]
+        ).scalars()
+    )
+    ids = [w.id for w in writeups]
+    comments: dict[int, list[Comment]] = {}
+    if ids:
+        for comment in session.execute(
+            select(Comment).where(Comment.writeup_id.in_(ids)).order_by(Comment.at.desc())  # type: ignore[attr-defined]
+        ).scalars():
+            comments.setdefault(comment.writeup_id, []).append(comment)
+    counts = dict(
+        session.execute(
+            select(WriteUp.status, func.count()).where(or_(*conditions)).group_by(WriteUp.status)
+        ).all()
+    )
+    return {"writeups": writeups, "comments": comments, "counts": counts}
