@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete, func, select, text, update
 from sqlmodel import Session
 
 from resource_centre.db import write_session
+from resource_centre.errors import DomainError, Kind
 from resource_centre.models import LoginAttempt, Regie, User, UserSession, utcnow
 from resource_centre.taxonomy import ROLES
 
@@ -24,8 +25,12 @@ _HASHER = PasswordHash.recommended()
 MIN_PASSWORD_CHARS = 10
 
 
-class AccountError(ValueError):
-    """A French message explaining why an account cannot be created or changed."""
+class AccountError(DomainError, ValueError):
+    """A French message explaining why an account cannot be created, used or changed.
+
+    `field` names the form field the message belongs to (None: the form as a whole);
+    refusals for too many attempts have the kind `Kind.TOO_MANY`.
+    """
 
 
 def hash_password(password: str) -> str:
@@ -55,20 +60,24 @@ def create_user(
     """Add a user to the session (the caller commits); raise AccountError if invalid."""
     email = normalise_email(email)
     if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
-        raise AccountError(f"adresse e-mail invalide : « {email} »")
+        raise AccountError(f"adresse e-mail invalide : « {email} »", field="email")
     if role not in ROLES:
-        raise AccountError(f"rôle inconnu « {role} » ({', '.join(ROLES)})")
+        raise AccountError(f"rôle inconnu « {role} » ({', '.join(ROLES)})", field="role")
     if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(f"mot de passe trop court ({MIN_PASSWORD_CHARS} caractères au moins)")
+        raise AccountError(
+            f"mot de passe trop court ({MIN_PASSWORD_CHARS} caractères au moins)", field="password"
+        )
     if session.execute(select(User.id).where(User.email == email)).first():
-        raise AccountError(f"un compte existe déjà pour « {email} »")
+        raise AccountError(f"un compte existe déjà pour « {email} »", field="email")
     regie_id = None
     if regie_slug:
         regie_id = session.execute(select(Regie.id).where(Regie.slug == regie_slug)).scalar()
         if regie_id is None:
-            raise AccountError(f"Régie inconnue « {regie_slug} »")
+            raise AccountError(f"Régie inconnue « {regie_slug} »", field="regie")
     elif role == "contributor":
-        raise AccountError("un contributeur doit être rattaché à une Régie (--regie)")
+        raise AccountError(
+            "un contributeur doit être rattaché à une Régie (--regie)", field="regie"
+        )
     user = User(
         email=email, name=name.strip(), role=role, regie_id=regie_id,
         password_hash=hash_password(password),
@@ -242,17 +251,23 @@ def _verify(password: str, password_hash: str) -> bool:
         return verify_password(password, password_hash)
 
 
-def authenticate(engine: Engine, *, email: str, password: str, address: str) -> User | str:
-    """Check a sign-in; return the user, or a French message (never saying which was wrong).
+WRONG_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
+WRONG_CURRENT_PASSWORD = "Le mot de passe actuel est incorrect."
 
-    Blocking (argon2 and database): call it from a worker thread, never on the event loop.
+
+def authenticate(engine: Engine, *, email: str, password: str, address: str) -> User:
+    """Check a sign-in; return the user or raise AccountError with a French message.
+
+    The message never says which of e-mail and password was wrong; a refusal for too many
+    attempts has the kind `Kind.TOO_MANY`. Blocking (argon2 and database): call it from a
+    worker thread, never on the event loop.
     """
     email = normalise_email(email)[:254]
     address = address[:64]
     attempt_id = reserve_attempt(engine, email=email, address=address)
     if attempt_id is None:
         log.warning("sign-in refused: too many failures (address %s)", address)
-        return TOO_MANY_ATTEMPTS
+        raise AccountError(TOO_MANY_ATTEMPTS, kind=Kind.TOO_MANY)
     with Session(engine) as session:
         user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
     # Verify against a dummy hash for unknown accounts: same time, no enumeration.
@@ -261,8 +276,26 @@ def authenticate(engine: Engine, *, email: str, password: str, address: str) -> 
     settle_attempt(engine, attempt_id, success=ok)
     if not ok or user is None:
         log.warning("sign-in failed (address %s)", address)
-        return "Adresse e-mail ou mot de passe incorrect."
+        raise AccountError(WRONG_CREDENTIALS)
     return user
+
+
+def sign_in(
+    engine: Engine, *, email: str, password: str, address: str, previous_token: str | None
+) -> tuple[User, str]:
+    """`authenticate`, then replace the caller's session by a new one (a fresh id at every
+    sign-in); return the user and the new session's token. Raises AccountError."""
+    user = authenticate(engine, email=email, password=password, address=address)
+    with write_session(engine) as session:
+        end_session(session, previous_token)
+        token = start_session(session, user)
+    return user, token
+
+
+def sign_out(engine: Engine, token: str | None) -> None:
+    """End the session of `token` (its row is deleted: a copied cookie is then worthless)."""
+    with write_session(engine) as session:
+        end_session(session, token)
 
 
 def change_password(
@@ -271,35 +304,39 @@ def change_password(
     *,
     current: str,
     new: str,
+    confirm: str,
     address: str,
     keep_session_id: int | None,
-) -> tuple[str, str] | None:
-    """Change a password; return (field, French error) or None.
+) -> None:
+    """Change a password, or raise AccountError whose `field` is the form field at fault.
 
-    The current password is checked within the same attempt limits as signing in (a
-    refusal has the field "limit"). On success every other session of the user is signed
-    out (their rows are deleted); the session `keep_session_id` stays signed in.
+    `confirm` must repeat `new`. The current password is checked within the same attempt
+    limits as signing in (a refusal has the kind `Kind.TOO_MANY`, on the field
+    "current_password"). On success every other session of the user is signed out (their
+    rows are deleted); the session `keep_session_id` stays signed in.
     Blocking (argon2 and database): call it from a worker thread.
     """
+    if new != confirm:
+        raise AccountError("Les deux nouveaux mots de passe diffèrent.", field="confirm_password")
     if len(new) < MIN_PASSWORD_CHARS:
-        return (
-            "new_password",
+        raise AccountError(
             f"Le nouveau mot de passe doit compter au moins {MIN_PASSWORD_CHARS} caractères.",
+            field="new_password",
         )
     with Session(engine) as session:
         user = session.get(User, user_id)
         if user is None or not user.active:
-            return "current_password", "Le mot de passe actuel est incorrect."
+            raise AccountError(WRONG_CURRENT_PASSWORD, field="current_password")
         email, password_hash = user.email, user.password_hash
     attempt_id = reserve_attempt(engine, email=email, address=address[:64])
     if attempt_id is None:
         log.warning("password change refused: too many failures (address %s)", address)
-        return "limit", TOO_MANY_ATTEMPTS
+        raise AccountError(TOO_MANY_ATTEMPTS, kind=Kind.TOO_MANY, field="current_password")
     ok = _verify(current, password_hash)
     settle_attempt(engine, attempt_id, success=ok)
     if not ok:
         log.warning("password change: wrong current password (address %s)", address)
-        return "current_password", "Le mot de passe actuel est incorrect."
+        raise AccountError(WRONG_CURRENT_PASSWORD, field="current_password")
     with _VERIFY_SLOTS:
         new_hash = hash_password(new)
     with write_session(engine) as session:
@@ -308,7 +345,6 @@ def change_password(
         if keep_session_id is not None:
             others = others.where(UserSession.id != keep_session_id)
         session.execute(others)
-    return None
 
 
 # ---------------------------------------------------------------------------------------

@@ -12,13 +12,16 @@ from slugify import slugify
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from resource_centre.errors import DomainError, Kind
 from resource_centre.models import Regie, Term, User, WriteUp
 from resource_centre.taxonomy import REGIE_KINDS, VOCABULARY_BY_NAME
 from resource_centre.writeups import record
 
 
-class CatalogueError(ValueError):
-    """A French message explaining why the change is refused."""
+class CatalogueError(DomainError, ValueError):
+    """A French message explaining why the change is refused (the page answers 409)."""
+
+    default_kind = Kind.CONFLICT
 
 
 def _term(session: Session, vocabulary: str, slug: str) -> Term:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import nh3
 from markdown_it import MarkdownIt
 
+from resource_centre.errors import DomainError, Kind
 from resource_centre.taxonomy import MAX_SECTION_BYTES, SECTION_KEYS
 
 ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -41,12 +42,16 @@ ALLOWED_TAGS = frozenset(
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"}}
 
 
-class SectionTooLarge(ValueError):
+class SectionTooLarge(DomainError, ValueError):
     """A Markdown text over the size limit (rendering crafted input is slow)."""
 
+    default_kind = Kind.TOO_LARGE
 
-class RenderTooSlow(ValueError):
+
+class RenderTooSlow(DomainError, ValueError):
     """Rendering `key` did not finish within the time limit; the message is French."""
+
+    default_kind = Kind.TOO_SLOW
 
     def __init__(self, key: str, seconds: float) -> None:
         self.key = key
@@ -58,10 +63,13 @@ class RenderTooSlow(ValueError):
 
 
 class RenderBusy(RenderTooSlow):
-    """Every rendering worker stayed busy for the whole time limit."""
+    """Every rendering worker stayed busy for the whole time limit (the server, not the
+    text, is at fault: try again)."""
+
+    default_kind = Kind.UNAVAILABLE
 
     def __init__(self, key: str, seconds: float) -> None:
-        ValueError.__init__(
+        DomainError.__init__(
             self,
             "le serveur met en forme d'autres textes en ce moment : réessayez dans quelques "
             "secondes (votre texte est conservé)",

@@ -1,4 +1,8 @@
-"""Accounts: sign in, sign out, change one's password."""
+"""Accounts: sign in, sign out, change one's password.
+
+The routes parse the form, call `auth` and render; the status and the field of an error
+come from the `AccountError`'s kind and field (`web.errors.form_status`).
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,22 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from resource_centre.auth import (
-    SESSION_COOKIE,
-    authenticate,
-    change_password,
-    end_session,
-    start_session,
-)
-from resource_centre.db import write_session
-from resource_centre.models import User
+from resource_centre.auth import SESSION_COOKIE, AccountError, change_password, sign_in, sign_out
 from resource_centre.web.deps import UserDep, current_user, render
+from resource_centre.web.errors import form_status
 from resource_centre.web.sessions import cookie_header, set_flash
+from resource_centre.web.urls import path_for
 
 router = APIRouter()
 
 
-def safe_next(target: str | None) -> str:
-    """A local path to go back to after sign-in; anything else gives /mes-fiches."""
+def safe_next(request: Request, target: str | None) -> str:
+    """A local path to go back to after sign-in; anything else gives "Mes fiches"."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return "/mes-fiches"
+        return path_for(request, "mine")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
-        return "/mes-fiches"
+        return path_for(request, "mine")
     return target
 
 
@@ -40,10 +38,9 @@ def _client_address(request: Request) -> str:
 @router.get("/connexion", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
     if current_user(request) is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
-    return render(
-        request, "accounts/login.html", {"email": "", "next": safe_next(next), "error": None}
-    )
+        return RedirectResponse(safe_next(request, next), status_code=303)
+    context = {"email": "", "next": safe_next(request, next), "error": None}
+    return render(request, "accounts/login.html", context)
 
 
 @router.post("/connexion", response_class=HTMLResponse)
@@ -53,7 +50,6 @@ def login(
     password: Annotated[str, Form(max_length=1000)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    engine = request.app.state.engine
     errors = {}
     if not email.strip():
         errors["email"] = "Indiquez votre adresse e-mail."
@@ -62,33 +58,35 @@ def login(
     if errors:
         return render(
             request, "accounts/login.html",
-            {"email": email, "next": safe_next(next), "error": None, "errors": errors},
+            {"email": email, "next": safe_next(request, next), "error": None, "errors": errors},
             status_code=422,
         )  # fmt: skip
-    result = authenticate(engine, email=email, password=password, address=_client_address(request))
-    if not isinstance(result, User):
-        status = 429 if result.startswith("Trop de tentatives") else 422
+    try:
+        user, token = sign_in(
+            request.app.state.engine, email=email, password=password,
+            address=_client_address(request),
+            previous_token=getattr(request.state, "session_token", None),
+        )  # fmt: skip
+    except AccountError as exc:  # never says which of e-mail and password was wrong
+        errors = {exc.field: exc.message} if exc.field else {}
         return render(
             request, "accounts/login.html",
-            {"email": email, "next": safe_next(next), "error": result, "errors": {}},
-            status_code=status,
+            {"email": email, "next": safe_next(request, next),
+             "error": None if exc.field else exc.message, "errors": errors},
+            status_code=form_status(exc.kind),
         )  # fmt: skip
-    with write_session(engine) as session:
-        end_session(session, getattr(request.state, "session_token", None))  # a new id each time
-        token = start_session(session, result)
-    response = RedirectResponse(safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(request, next), status_code=303)
     response.headers.append(
         "set-cookie", cookie_header(SESSION_COOKIE, token, secure=request.url.scheme == "https")
     )
-    set_flash(response, request, f"Bienvenue, {result.name or result.email}.")
+    set_flash(response, request, f"Bienvenue, {user.name or user.email}.")
     return response
 
 
 @router.post("/deconnexion")
 def logout(request: Request) -> Response:
-    with write_session(request.app.state.engine) as session:
-        end_session(session, getattr(request.state, "session_token", None))
-    response = RedirectResponse("/", status_code=303)
+    sign_out(request.app.state.engine, getattr(request.state, "session_token", None))
+    response = RedirectResponse(path_for(request, "home"), status_code=303)
     response.headers.append(
         "set-cookie",
         cookie_header(SESSION_COOKIE, "", secure=request.url.scheme == "https", max_age=0),
@@ -110,23 +108,17 @@ def update_password(
     new_password: Annotated[str, Form(max_length=1000)] = "",
     confirm_password: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    errors: dict[str, str] = {}
-    if new_password != confirm_password:
-        errors["confirm_password"] = "Les deux nouveaux mots de passe diffèrent."
-    status = 422
-    if not errors:
-        info = getattr(request.state, "session_info", None)
-        problem = change_password(
+    info = getattr(request.state, "session_info", None)
+    try:
+        change_password(
             request.app.state.engine, user.id, current=current_password, new=new_password,
-            address=_client_address(request), keep_session_id=info.session_id if info else None,
+            confirm=confirm_password, address=_client_address(request),
+            keep_session_id=info.session_id if info else None,
         )  # fmt: skip
-        if problem:
-            field, message = problem
-            if field == "limit":  # too many wrong current passwords: shown on that field
-                field, status = "current_password", 429
-            errors[field] = message
-    if errors:
-        return render(request, "accounts/account.html", {"errors": errors, "error": None}, status)
-    response = RedirectResponse("/mon-compte", status_code=303)
+    except AccountError as exc:
+        field = exc.field or "current_password"
+        context = {"errors": {field: exc.message}, "error": None}
+        return render(request, "accounts/account.html", context, form_status(exc.kind))
+    response = RedirectResponse(path_for(request, "account"), status_code=303)
     set_flash(response, request, "Votre mot de passe a été changé.")
     return response

@@ -10,12 +10,26 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from resource_centre.errors import DomainError, Kind
 from resource_centre.models import Regie, Term, WriteUp
 from resource_centre.search.indexer import IndexUnavailable
-from resource_centre.search.query import Hit
+from resource_centre.search.query import Hit, SearchResults
 from resource_centre.taxonomy import FACETS, SECTION_KEYS, VOCABULARIES
 from resource_centre.web.deps import IndexDep, SearchDep, SessionDep
+from resource_centre.web.searching import INDEX_UNAVAILABLE
 from resource_centre.writeups import get_by_slug
+
+try:  # TODO(lead): H1 adds search/fastread.py; drop this fallback once it has landed.
+    from resource_centre.search.fastread import (  # type: ignore[import-not-found]  # not yet
+        fast_path_enabled,
+    )
+except ImportError:  # pragma: no cover - transitional
+    from resource_centre.search import query as _query
+
+    def fast_path_enabled() -> bool:
+        """Whether searches read Whoosh's posting blocks directly (the fast path)."""
+        return bool(getattr(_query, "FAST_POSTINGS", False))
+
 
 router = APIRouter(prefix="/api", tags=["API"])
 
@@ -82,6 +96,12 @@ class WriteUpDetail(BaseModel):
     html: dict[str, str]
 
 
+class ErrorDetail(BaseModel):
+    """Every API error: a French sentence, never a trace."""
+
+    detail: str
+
+
 class TermOut(BaseModel):
     slug: str
     label: str
@@ -127,7 +147,30 @@ Many = Annotated[list[str] | None, Query()]
 Text = Annotated[str | None, Query()]
 
 
-@router.get("/writeups", response_model=WriteUpList, summary="Rechercher des fiches publiées")
+INDEX_UNAVAILABLE_RESPONSE = {
+    "model": ErrorDetail,
+    "description": (
+        "L'index de recherche est momentanément indisponible (il est reconstruit à partir de "
+        "la base de données) : aucun résultat ne peut être donné, réessayez dans quelques "
+        "secondes. Une réponse 200 avec `total: 0` veut toujours dire « aucune fiche »."
+    ),
+}
+
+
+def unavailable(results: SearchResults) -> bool:
+    """Whether `results` stand for an unavailable index rather than a search without hits."""
+    flag = getattr(results, "unavailable", None)  # TODO(lead): H1's SearchResults field
+    if flag is not None:
+        return bool(flag)
+    return INDEX_UNAVAILABLE in results.notices  # until the field lands
+
+
+@router.get(
+    "/writeups",
+    response_model=WriteUpList,
+    summary="Rechercher des fiches publiées",
+    responses={503: INDEX_UNAVAILABLE_RESPONSE},
+)
 def list_writeups(
     request: Request,
     search: SearchDep,
@@ -144,12 +187,17 @@ def list_writeups(
     page: Text = None,
     page_size: Text = None,
 ) -> WriteUpList:
-    """Same parameters as the library page; bad values are ignored with a notice."""
+    """Same parameters as the library page; bad values are ignored with a notice.
+
+    503 while the index is unavailable, so that "no fiche" and "cannot search" differ.
+    """
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         params.setdefault(key, []).append(value)
     search_request = search.parse(params)
     results = search.search(search_request, source="api")
+    if unavailable(results):
+        raise DomainError(INDEX_UNAVAILABLE, kind=Kind.UNAVAILABLE)
     return WriteUpList(
         data=[hit_to_summary(request, hit) for hit in results.hits],
         total=results.total,
@@ -169,7 +217,7 @@ def list_writeups(
     "/writeups/{slug}",
     response_model=WriteUpDetail,
     summary="Une fiche",
-    responses={404: {"description": "Fiche inconnue ou non visible"}},
+    responses={404: {"model": ErrorDetail, "description": "Fiche inconnue ou non visible"}},
 )
 def get_writeup(request: Request, slug: str, session: SessionDep) -> WriteUpDetail:
     writeup = get_by_slug(session, slug)
@@ -239,11 +287,13 @@ class Health(BaseModel):
     worker: int
     index_journal_id: int | None
     database_journal_id: int
+    search_fast_path: bool
 
 
 @router.get("/health", response_model=Health, summary="État du service (supervision)")
 def health(request: Request, index: IndexDep) -> Health:
-    """Whether this worker answers, and how far its index has applied the journal.
+    """Whether this worker answers, how far its index has applied the journal, and
+    whether its searches take the fast path (Whoosh internals read directly).
 
     Degraded while the index lags the journal, and for a while after this worker's sync
     applied the same journal range twice (a sign that its searchers miss commits).
@@ -257,5 +307,6 @@ def health(request: Request, index: IndexDep) -> Health:
     repeating = bool(sync is not None and sync.repeating)
     status = "ok" if applied is not None and applied >= latest and not repeating else "degraded"
     return Health(
-        status=status, worker=os.getpid(), index_journal_id=applied, database_journal_id=latest
-    )
+        status=status, worker=os.getpid(), index_journal_id=applied,
+        database_journal_id=latest, search_fast_path=fast_path_enabled(),
+    )  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import RedirectResponse
@@ -14,7 +13,7 @@ from resource_centre.db import read_session
 from resource_centre.models import User
 from resource_centre.search.indexer import SearchIndex
 from resource_centre.web.searching import SearchService
-from resource_centre.web.sessions import FLASH_COOKIE, pop_flash, set_flash
+from resource_centre.web.sessions import FLASH_COOKIE, pop_flash, set_flash, sign_in_path
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -85,7 +84,7 @@ def require_user(request: Request) -> User:
     user = current_user(request)
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise HTTPException(303, headers={"Location": f"/connexion?next={quote(target)}"})
+        raise HTTPException(303, headers={"Location": sign_in_path(request, target)})
     return user
 
 

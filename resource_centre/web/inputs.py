@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resource_centre.text import CONTROL, strip_controls
+from resource_centre.web.errors import error_response
 
 # A control character in a query string or urlencoded body: raw, or percent-encoded.
 _ENCODED_CONTROL = re.compile(
@@ -60,8 +61,6 @@ class InputCleaningMiddleware:
             await self.app(scope, receive, send)
             return
         if CONTROL.search(scope["path"]):
-            from resource_centre.web.app import error_response
-
             await error_response(Request(scope, receive), 404)(scope, receive, send)
             return
         scope["query_string"] = clean_query_string(scope.get("query_string", b""))

@@ -1,4 +1,5 @@
-"""Security headers and request ids, as one pure ASGI middleware (cheap on every request)."""
+"""Security headers and request ids, as one pure ASGI middleware (cheap on every request),
+and the request body limit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from resource_centre.web.errors import error_response
 
 CSP = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -94,7 +97,5 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from resource_centre.web.app import error_response
-
         response = error_response(Request(scope, receive), 413)
         await response(scope, receive, send)

@@ -22,6 +22,7 @@ import anyio
 from fastapi import HTTPException, Request
 from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,13 +34,16 @@ from resource_centre.auth import (
     load_session,
 )
 from resource_centre.config import Settings
+from resource_centre.web.errors import is_api_path
+from resource_centre.web.urls import path_for
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FLASH_COOKIE = "rc_flash"
 CSRF_ERROR = "Le formulaire a expiré ou ne vient pas de ce site. Rechargez la page et réessayez."
-# Reachable without signing in when the library is private (PUBLIC_READ=false).
-OPEN_PATHS = ("/connexion", "/static/", "/api/health")
+# Reachable without signing in when the library is private (PUBLIC_READ=false): the
+# paths of these named routes, and everything under them.
+OPEN_ROUTES = ("login_form", "static", "health")
 # Form limits (the attachment route's body limit is larger, its files count capped here).
 FORM_MAX_FILES = 15
 FORM_MAX_FIELDS = 400
@@ -56,6 +60,11 @@ def _cookies(scope: Scope) -> dict[str, str]:
                 return {}
             return {k: m.value for k, m in jar.items()}
     return {}
+
+
+def sign_in_path(connection: HTTPConnection, target: str) -> str:
+    """The sign-in page, coming back to the local path `target` afterwards."""
+    return f"{path_for(connection, 'login_form')}?next={quote(target)}"
 
 
 def cookie_header(
@@ -80,6 +89,18 @@ class SessionMiddleware:
         self.engine = engine
         self.idle = timedelta(minutes=settings.session_idle_minutes)
         self.max_age = timedelta(hours=settings.session_max_hours)
+        self._open_paths: tuple[str, ...] | None = None
+
+    def open_paths(self, connection: HTTPConnection) -> tuple[str, ...]:
+        """The paths of `OPEN_ROUTES` (looked up once: routes do not change)."""
+        if self._open_paths is None:
+            self._open_paths = tuple(
+                path_for(connection, name, path="/")
+                if name == "static"
+                else path_for(connection, name)
+                for name in OPEN_ROUTES
+            )
+        return self._open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,13 +132,14 @@ class SessionMiddleware:
         state["csrf_token"] = csrf_token(self.settings.secret_key, binding)
 
         path = scope.get("path", "")
+        connection = HTTPConnection(scope)
         if (
             info is None
             and not self.settings.public_read
-            and not any(path == p or path.startswith(p) for p in OPEN_PATHS if p)
+            and not any(path.startswith(p) for p in self.open_paths(connection))
         ):
             response: Response
-            if path.startswith("/api/") or path == "/openapi.json":
+            if is_api_path(path):
                 response = JSONResponse({"detail": "Connexion requise."}, status_code=401)
             else:
                 target = path + (
@@ -125,7 +147,7 @@ class SessionMiddleware:
                     if scope.get("query_string")
                     else ""
                 )
-                response = RedirectResponse(f"/connexion?next={quote(target)}", status_code=303)
+                response = RedirectResponse(sign_in_path(connection, target), status_code=303)
             for header in set_cookies:
                 response.headers.append("set-cookie", header)
             await response(scope, receive, send)

@@ -98,6 +98,19 @@ def test_openapi_and_docs(client):
     spec = client.get("/openapi.json").json()
     assert "/api/writeups" in spec["paths"] and "/api/writeups/{slug}" in spec["paths"]
     assert client.get("/api/docs").status_code == 200
+    # The 503 of an unavailable index is documented, with its JSON shape.
+    unavailable = spec["paths"]["/api/writeups"]["get"]["responses"]["503"]
+    assert "indisponible" in unavailable["description"]
+    schema = unavailable["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert spec["components"]["schemas"][schema]["required"] == ["detail"]
+
+
+def test_health(client):
+    health = client.get("/api/health").json()
+    assert set(health) == {
+        "status", "worker", "index_journal_id", "database_journal_id", "search_fast_path"
+    }  # fmt: skip
+    assert health["status"] == "ok" and isinstance(health["search_fast_path"], bool)
 
 
 def attack_queries() -> list[str]:

@@ -26,11 +26,13 @@ from resource_centre.auth import (
     ACCOUNT_MAX_FAILURES,
     MAX_FAILURES,
     TOO_MANY_ATTEMPTS,
+    AccountError,
     authenticate,
     create_user,
 )
 from resource_centre.config import Settings
 from resource_centre.db import make_engine, read_session, write_session
+from resource_centre.errors import Kind
 from resource_centre.models import LoginAttempt, User
 from resource_centre.web.app import create_app
 from tests.conftest import ROOT, TEST_KNOWLEDGE
@@ -59,6 +61,14 @@ def failures(engine, email: str = EMAIL) -> int:
         ).scalar_one()
 
 
+def outcome(engine, password: str, address: str) -> User | AccountError:
+    """The user `authenticate` gives, or the AccountError it raises."""
+    try:
+        return authenticate(engine, email=EMAIL, password=password, address=address)
+    except AccountError as exc:
+        return exc
+
+
 def add_curator(engine, email: str = EMAIL) -> None:
     with write_session(engine) as session:
         create_user(session, email=email, password=PASSWORD, role="curator")
@@ -73,19 +83,22 @@ def test_concurrent_wrong_passwords_verify_at_most_ten_and_the_owner_still_signs
 
     def guess(_: int) -> object:
         barrier.wait()
-        return authenticate(engine, email=EMAIL, password=WRONG, address="192.0.2.66")
+        return outcome(engine, WRONG, "192.0.2.66")
 
     with ThreadPoolExecutor(40) as pool:
         results = list(pool.map(guess, range(40)))
     assert processed(engine) == MAX_FAILURES
-    assert sum(r == "Adresse e-mail ou mot de passe incorrect." for r in results) == MAX_FAILURES
-    assert sum(isinstance(r, str) and r.startswith("Trop de tentatives") for r in results) == 30
+    wrong = [r for r in results if isinstance(r, AccountError) and r.kind == Kind.INVALID]
+    assert len(wrong) == MAX_FAILURES
+    assert {r.message for r in wrong} == {"Adresse e-mail ou mot de passe incorrect."}
+    refused = [r for r in results if isinstance(r, AccountError) and r.kind == Kind.TOO_MANY]
+    assert len(refused) == 30 and all(r.message.startswith("Trop de tentatives") for r in refused)
     # The attacker's address is blocked for this account, even with the right password...
-    assert authenticate(engine, email=EMAIL, password=PASSWORD, address="192.0.2.66") == (
-        TOO_MANY_ATTEMPTS
-    )
+    blocked = outcome(engine, PASSWORD, "192.0.2.66")
+    assert isinstance(blocked, AccountError) and blocked.kind == Kind.TOO_MANY
+    assert blocked.message == TOO_MANY_ATTEMPTS
     # ...but the owner, elsewhere, is not locked out by someone else's failures.
-    owner = authenticate(engine, email=EMAIL, password=PASSWORD, address="198.51.100.7")
+    owner = outcome(engine, PASSWORD, "198.51.100.7")
     assert isinstance(owner, User) and owner.email == EMAIL
     engine.dispose()
 
