@@ -188,6 +188,8 @@ def backup(
             "la base est PostgreSQL : sauvegardez-la avec pg_dump -Fc "
             f"(pièces jointes copiées dans {path / 'uploads'})."
         )
+    if not url.database:  # "sqlite://" is an in-memory database: no file to copy
+        raise _fail("la base SQLite est en mémoire : il n'y a rien à sauvegarder.")
     target = path / "resource_centre.db"
     create_private(target)
     source = sqlite3.connect(url.database, timeout=30)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event, inspect, select, text
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 
 def utcnow() -> datetime:
@@ -274,7 +274,7 @@ def _journal_changes(session: OrmSession, _ctx: object, _instances: object) -> N
                 old = inspect(obj).attrs["slug"].history.deleted
                 slugs.update(s for s in old if s)
             elif isinstance(obj, Regie) and obj.id and _changed(obj, _REGIE_INDEXED):
-                stmt = select(WriteUp.slug).where(WriteUp.regie_id == obj.id)
+                stmt = select(col(WriteUp.slug)).where(col(WriteUp.regie_id) == obj.id)
                 slugs.update(session.execute(stmt).scalars())
             elif isinstance(obj, Term) and _changed(obj, _TERM_INDEXED):
                 slugs.update(_slugs_using_term(session, obj))
@@ -294,11 +294,11 @@ def _slugs_using_term(session: OrmSession, term: Term) -> set[str]:
         return set()
     old_slugs = set(inspect(term).attrs["slug"].history.deleted) | {term.slug}
     if vocab.name == "regions":
-        stmt = select(WriteUp.slug).join(Regie).where(Regie.region.in_(old_slugs))
+        stmt = select(col(WriteUp.slug)).join(Regie).where(col(Regie.region).in_(old_slugs))
         return set(session.execute(stmt).scalars())
     column = getattr(WriteUp, vocab.field)
     found: set[str] = set()
-    for slug, value in session.execute(select(WriteUp.slug, column)):
+    for slug, value in session.execute(select(col(WriteUp.slug), column)):
         values = value if isinstance(value, list) else [value]
         if old_slugs.intersection(values):
             found.add(slug)

@@ -1,12 +1,15 @@
-"""The permission matrix: every protected route, every role, decided on the server."""
+"""The permission matrix: every route of the app, every role, decided on the server. A new
+route without a row here fails `test_every_route_of_the_app_is_in_the_matrix`."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from fastapi.routing import iter_route_contexts
 
-from resource_centre.db import read_session
+from resource_centre.db import read_session, write_session
+from resource_centre.models import Attachment
 from resource_centre.writeups import get_by_slug
 from tests.web.conftest import csrf_of
 
@@ -16,6 +19,12 @@ SUBMITTED = "epicerie-soumise"  # regie-des-trois-quartiers
 PUBLISHED = "laverie-solidaire-du-canal"  # regie-du-canal
 ARCHIVED = "chantier-archive"  # regie-des-trois-quartiers
 SIGN_IN = "sign-in"  # a 303 to /connexion
+SIGNED_IN = "signed-in"  # a 303 to /mes-fiches: the sign-in form is not for signed-in users
+HOME = "home"  # a 303 to /
+# Attachments added by the `attachments` fixture; paths below name them by these keys.
+FILES = {"draft_file": DRAFT, "published_file": PUBLISHED}
+# The framework's own pages, outside the matrix: OpenAPI schema and its viewer.
+FRAMEWORK_PATHS = {"/openapi.json", "/api/docs", "/docs/oauth2-redirect"}
 
 # route → expected status per role, in the order of ROLES.
 GET_MATRIX = {
@@ -37,6 +46,21 @@ GET_MATRIX = {
     "/curation/taxonomie": (SIGN_IN, 403, 403, 200, 200),
     "/curation/radar": (SIGN_IN, 403, 403, 200, 200),
     "/curation/utilisateurs": (SIGN_IN, 403, 403, 403, 200),
+    # Public pages and API (PUBLIC_READ=true, the default).
+    "/": (200, 200, 200, 200, 200),
+    "/fiches": (200, 200, 200, 200, 200),
+    "/regies": (200, 200, 200, 200, 200),
+    "/regies/regie-du-canal": (200, 200, 200, 200, 200),
+    "/flux.atom": (200, 200, 200, 200, 200),
+    "/api/writeups": (200, 200, 200, 200, 200),
+    f"/api/writeups/{PUBLISHED}": (200, 200, 200, 200, 200),
+    "/api/taxonomy": (200, 200, 200, 200, 200),
+    "/api/regies": (200, 200, 200, 200, 200),
+    "/api/health": (200, 200, 200, 200, 200),
+    "/connexion": (200, SIGNED_IN, SIGNED_IN, SIGNED_IN, SIGNED_IN),
+    # A draft's attachment is read by whoever may read the draft; a published one by all.
+    f"/fiches/{DRAFT}/pieces-jointes/{{draft_file}}": (404, 200, 404, 200, 200),
+    f"/fiches/{PUBLISHED}/pieces-jointes/{{published_file}}": (200, 200, 200, 200, 200),
 }
 
 POST_MATRIX = {
@@ -48,6 +72,11 @@ POST_MATRIX = {
     ("/curation/regies", "regie-retire"): (SIGN_IN, 403, 403, 303, 303),
     ("/curation/utilisateurs", "user-create-admin"): (SIGN_IN, 403, 403, 403, 200),
     ("/curation/radar", "answer"): (SIGN_IN, 403, 403, 404, 404),
+    ("/connexion", "wrong-password"): (422, 422, 422, 422, 422),
+    ("/mon-compte", "wrong-current-password"): (SIGN_IN, 422, 422, 422, 422),
+    ("/contribuer", "new-draft"): (SIGN_IN, 303, 303, 303, 303),
+    ("/besoins", "need"): (303, 303, 303, 303, 303),
+    ("/deconnexion", "sign-out"): (HOME, HOME, HOME, HOME, HOME),  # last: it signs out
 }
 FORMS = {
     "draft-save": {"action": "save", "title": "Titre changé par la matrice"},
@@ -57,6 +86,15 @@ FORMS = {
     "regie-retire": {"operation": "retire", "slug": "regie-des-hauts-plateaux"},
     "user-create-admin": {"operation": "create", "email": "pirate@exemple.org", "role": "admin"},
     "answer": {"request_id": "999", "slug": PUBLISHED},
+    "wrong-password": {"email": "personne@exemple.org", "password": "pas le bon"},
+    "wrong-current-password": {
+        "current_password": "pas le bon",
+        "new_password": "un nouveau mot de passe",
+        "confirm_password": "un nouveau mot de passe",
+    },
+    "new-draft": {"action": "save", "title": "Brouillon de la matrice"},
+    "need": {"q": "jardin partagé", "message": "Besoin signalé par la matrice"},
+    "sign-out": {},
 }
 
 
@@ -73,15 +111,64 @@ def sign_in(role, login_as):
 def check(response, expected) -> bool:
     if expected == SIGN_IN:
         return response.status_code == 303 and response.headers["location"].startswith("/connexion")
+    if expected == SIGNED_IN:
+        return response.status_code == 303 and response.headers["location"] == "/mes-fiches"
+    if expected == HOME:
+        return response.status_code == 303 and response.headers["location"] == "/"
     return response.status_code == expected
 
 
+@pytest.fixture
+def attachments(app) -> dict[str, int]:
+    """One PDF attached to the draft and one to the published fiche: {key of FILES: id}."""
+    folder = app.state.settings.uploads_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = {}
+    with write_session(app.state.engine) as session:
+        for key, slug in FILES.items():
+            (folder / f"{key}.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+            attachment = Attachment(
+                writeup_id=get_by_slug(session, slug).id, stored_name=f"{key}.pdf",
+                original_name=f"{key}.pdf", content_type="application/pdf", size=15,
+            )  # fmt: skip
+            session.add(attachment)
+            session.flush()
+            ids[key] = attachment.id
+    return ids
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    """(method, path template) of every route of the app, the framework's pages aside."""
+    found = set()
+    for route in iter_route_contexts(app.routes):
+        if not route.methods or route.path in FRAMEWORK_PATHS:  # a Mount (static) has none
+            continue
+        found.update((method, route.path) for method in route.methods - {"HEAD"})
+    return found
+
+
+def test_every_route_of_the_app_is_in_the_matrix(app):
+    routes = app_routes(app)
+    assert ("GET", "/fiches/{slug}") in routes and ("POST", "/curation/radar") in routes
+    rows = [("GET", path) for path in GET_MATRIX] + [("POST", path) for path, _ in POST_MATRIX]
+    covered = set()
+    for method, path in rows:
+        concrete = path.format(**dict.fromkeys(FILES, 1))
+        for route_method, template in routes:
+            # /fiches/{slug} matches /fiches/anything but not /fiches/anything/modifier.
+            pattern = "[^/]+".join(map(re.escape, re.split(r"\{[^}]+\}", template)))
+            if route_method == method and re.fullmatch(pattern, concrete):
+                covered.add((route_method, template))
+    missing = sorted(routes - covered)
+    assert missing == [], f"add rows to GET_MATRIX or POST_MATRIX for {missing}"
+
+
 @pytest.mark.parametrize("role", ROLES)
-def test_get_routes(client, login_as, role):
+def test_get_routes(client, login_as, attachments, role):
     sign_in(role, login_as)
     wrong = []
     for path, expected in GET_MATRIX.items():
-        response = client.get(path, follow_redirects=False)
+        response = client.get(path.format(**attachments), follow_redirects=False)
         if not check(response, expected[ROLES.index(role)]):
             wrong.append((path, response.status_code, expected[ROLES.index(role)]))
     assert wrong == []
