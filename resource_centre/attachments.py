@@ -11,8 +11,8 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import NamedTuple
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from resource_centre.errors import DomainError
 from resource_centre.errors import Kind as ErrorKind
@@ -192,7 +192,7 @@ def recheck_quotas(
     """Within the write transaction, with the account's row locked: two requests sent at
     once cannot both pass the last free place (on SQLite, BEGIN IMMEDIATE serialises).
     Raises QuotaExceeded with the first error."""
-    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    session.execute(select(col(User.id)).where(User.id == user_id).with_for_update())
     errors = quota_errors(session, user_id, quotas, new_fiche=new_fiche, adding=adding)
     if errors:
         field, problem = next(iter(errors.items()))
@@ -205,7 +205,9 @@ def of_writeup(session: Session, writeup: WriteUp | None) -> list[Attachment]:
         return []
     return list(
         session.execute(
-            select(Attachment).where(Attachment.writeup_id == writeup.id).order_by(Attachment.id)
+            select(Attachment)
+            .where(Attachment.writeup_id == writeup.id)
+            .order_by(col(Attachment.id))
         ).scalars()
     )
 
@@ -221,6 +223,7 @@ def store_files(
     """Write checked files (display name, extension, bytes) under `folder` with random names
     and add their rows to the session; return the paths written (for the caller to remove
     them if the transaction fails)."""
+    assert writeup.id is not None, "files are attached to a flushed fiche"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = []
     for name, extension, data in files:

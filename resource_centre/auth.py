@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pwdlib import PasswordHash
-from sqlalchemy import Engine, delete, func, select, text, update
-from sqlmodel import Session
+from sqlalchemy import Engine, delete, func, text, update
+from sqlmodel import Session, col, select
 
 from resource_centre.db import write_session
 from resource_centre.errors import DomainError, Kind
@@ -121,6 +121,7 @@ class SessionInfo:
 
 def start_session(session: Session, user: User) -> str:
     """Create a new session for `user` (a fresh id at every sign-in); return the token."""
+    assert user.id is not None, "sessions belong to stored accounts"
     token = secrets.token_urlsafe(32)
     session.add(
         UserSession(
@@ -132,7 +133,9 @@ def start_session(session: Session, user: User) -> str:
 
 def end_session(session: Session, token: str | None) -> None:
     if token:
-        session.execute(delete(UserSession).where(UserSession.token_hash == _token_hash(token)))
+        session.execute(
+            delete(UserSession).where(col(UserSession.token_hash) == _token_hash(token))
+        )
 
 
 def load_session(
@@ -144,7 +147,7 @@ def load_session(
     with Session(engine, expire_on_commit=False) as session:
         row = session.execute(
             select(UserSession, User)
-            .join(User, User.id == UserSession.user_id)
+            .join(User, col(User.id) == UserSession.user_id)
             .where(UserSession.token_hash == _token_hash(token))
         ).first()
         if row is None:
@@ -184,7 +187,7 @@ def _failures(session: Session, *conditions: Any) -> int:
     return session.execute(
         select(func.count())
         .select_from(LoginAttempt)
-        .where(*conditions, LoginAttempt.success.is_(False), LoginAttempt.at >= since)  # type: ignore[attr-defined]
+        .where(*conditions, col(LoginAttempt.success).is_(False), LoginAttempt.at >= since)
     ).scalar_one()
 
 
@@ -197,7 +200,7 @@ def _known_address(session: Session, email: str, address: str) -> bool:
             .where(
                 LoginAttempt.email == email,
                 LoginAttempt.address == address,
-                LoginAttempt.success.is_(True),  # type: ignore[attr-defined]
+                col(LoginAttempt.success).is_(True),
                 LoginAttempt.at >= since,
             )
             .limit(1)
@@ -233,7 +236,7 @@ def reserve_attempt(engine: Engine, *, email: str, address: str) -> int | None:
         session.add(attempt)
         session.flush()
         cutoff = utcnow() - KNOWN_ADDRESS_AGE
-        session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
+        session.execute(delete(LoginAttempt).where(col(LoginAttempt.at) < cutoff))
         return attempt.id
 
 
@@ -242,7 +245,7 @@ def settle_attempt(engine: Engine, attempt_id: int, *, success: bool) -> None:
     if success:
         with write_session(engine) as session:
             session.execute(
-                update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True)
+                update(LoginAttempt).where(col(LoginAttempt.id) == attempt_id).values(success=True)
             )
 
 
@@ -340,10 +343,10 @@ def change_password(
     with _VERIFY_SLOTS:
         new_hash = hash_password(new)
     with write_session(engine) as session:
-        session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
-        others = delete(UserSession).where(UserSession.user_id == user_id)
+        session.execute(update(User).where(col(User.id) == user_id).values(password_hash=new_hash))
+        others = delete(UserSession).where(col(UserSession.user_id) == user_id)
         if keep_session_id is not None:
-            others = others.where(UserSession.id != keep_session_id)
+            others = others.where(col(UserSession.id) != keep_session_id)
         session.execute(others)
 
 

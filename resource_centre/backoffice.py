@@ -11,8 +11,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from resource_centre import catalogue
 from resource_centre.auth import create_user
@@ -48,17 +48,19 @@ def site_history(
     session: Session, *, actor_id: int | None = None, action: str | None = None, page: int = 1
 ) -> History:
     """One page of the audit events, optionally of one person and one action."""
-    stmt = select(AuditEvent, User.name, User.email).outerjoin(User, User.id == AuditEvent.actor_id)
+    stmt = select(AuditEvent, User.name, User.email).outerjoin(
+        User, col(User.id) == AuditEvent.actor_id
+    )
     if actor_id:
         stmt = stmt.where(AuditEvent.actor_id == actor_id)
     if action:
         stmt = stmt.where(AuditEvent.action == action[:40])
     events = session.execute(
-        stmt.order_by(AuditEvent.at.desc())  # type: ignore[attr-defined]
+        stmt.order_by(col(AuditEvent.at).desc())
         .offset((page - 1) * HISTORY_PAGE)
         .limit(HISTORY_PAGE + 1)
     ).all()
-    people = session.execute(select(User.id, User.name, User.email).order_by(User.email)).all()
+    people = session.execute(select(col(User.id), User.name, User.email).order_by(User.email)).all()
     return History(
         events=list(events[:HISTORY_PAGE]), more=len(events) > HISTORY_PAGE, people=list(people)
     )
@@ -80,11 +82,15 @@ def catalogue_overview(session: Session) -> CatalogueOverview:
     for vocab in VOCABULARIES:
         counts = catalogue.usage(session, vocab.name)
         terms = session.execute(
-            select(Term).where(Term.vocabulary == vocab.name).order_by(Term.position, Term.label)
+            select(Term)
+            .where(Term.vocabulary == vocab.name)
+            .order_by(col(Term.position), Term.label)
         ).scalars()
         vocabularies.append((vocab, [(t, counts.get(t.slug, 0)) for t in terms]))
     regie_counts = dict(
-        session.execute(select(WriteUp.regie_id, func.count()).group_by(WriteUp.regie_id)).all()
+        session.execute(
+            select(col(WriteUp.regie_id), func.count()).group_by(col(WriteUp.regie_id))
+        ).all()
     )
     regies = [
         (r, regie_counts.get(r.id, 0))
@@ -178,9 +184,7 @@ def change_regie(
 def accounts(session: Session) -> tuple[list[User], list[Regie]]:
     """Every account (active ones first, by e-mail) and every Régie (by name)."""
     users = list(
-        session.execute(
-            select(User).order_by(User.active.desc(), User.email)  # type: ignore[attr-defined]
-        ).scalars()
+        session.execute(select(User).order_by(col(User.active).desc(), User.email)).scalars()
     )
     regies = list(session.execute(select(Regie).order_by(Regie.name)).scalars())
     return users, regies
@@ -218,7 +222,9 @@ def set_account_active(session: Session, *, user: User, account_id: int, active:
     target.active = active
     session.add(target)
     if not active:
-        session.execute(UserSession.__table__.delete().where(UserSession.user_id == target.id))  # type: ignore[attr-defined]
+        # A Core delete on the table: no autoflush first, no ORM bookkeeping of the sessions.
+        sessions_table = UserSession.__table__  # type: ignore[attr-defined]  # set by SQLAlchemy's mapping; SQLModel does not declare it
+        session.execute(sessions_table.delete().where(col(UserSession.user_id) == target.id))
     operation = "activate" if active else "deactivate"
     record(session, action=f"user_{operation}", actor_id=user.id, user=target.email)
     return "Le compte est réactivé." if active else "Le compte est désactivé."

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlmodel import Session
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
 
 from resource_centre.attachments import Quotas, recheck_quotas, store_files
 from resource_centre.errors import DomainError, Kind
@@ -39,11 +39,12 @@ def form_token_slug(session: Session, form_token: str | None) -> str | None:
     return used.used_slug if used is not None else None
 
 
-def _actor(session: Session, user: User) -> User:
+def _actor(session: Session, user: User) -> tuple[User, int]:
+    """The signed-in account as stored now, and its id; PermissionDenied if it is gone."""
     actor = session.get(User, user.id)
-    if actor is None:
+    if actor is None or actor.id is None:
         raise PermissionDenied
-    return actor
+    return actor, actor.id
 
 
 def create_fiche(
@@ -63,16 +64,16 @@ def create_fiche(
 
     Raises AlreadySent if the form token was used, QuotaExceeded, RenderTooSlow.
     """
-    actor = _actor(session, user)
+    actor, actor_id = _actor(session, user)
     if (used := form_token_slug(session, form_token)) is not None:
         raise AlreadySent(used)  # the same form sent twice: no second fiche
     adding = sum(len(data) for _name, _extension, data in files)
-    recheck_quotas(session, actor.id, quotas, new_fiche=True, adding=adding)
+    recheck_quotas(session, actor_id, quotas, new_fiche=True, adding=adding)
     slug = unique_slug(session, title)
     writeup = create(session, user=actor, data=data_for(slug), submit=submit)
     if form_token:
-        session.add(FormToken(token=form_token, user_id=actor.id, used_slug=slug))
-    written = store_files(session, folder, writeup=writeup, files=files, user_id=actor.id)
+        session.add(FormToken(token=form_token, user_id=actor_id, used_slug=slug))
+    written = store_files(session, folder, writeup=writeup, files=files, user_id=actor_id)
     return writeup, written
 
 
@@ -93,40 +94,42 @@ def save_fiche(
 
     Raises QuotaExceeded, PermissionDenied, StaleVersion, TransitionError, RenderTooSlow.
     """
-    actor = _actor(session, user)
+    actor, actor_id = _actor(session, user)
     adding = sum(len(data) for _name, _extension, data in files)
     if adding:
-        recheck_quotas(session, actor.id, quotas, new_fiche=False, adding=adding)
+        recheck_quotas(session, actor_id, quotas, new_fiche=False, adding=adding)
     writeup = get_by_slug(session, slug, for_update=True)
     if writeup is None:
         raise PermissionDenied
     save(session, user=actor, writeup=writeup, data=data_for(writeup.slug), version=version,
          submit=submit)  # fmt: skip
-    written = store_files(session, folder, writeup=writeup, files=files, user_id=actor.id)
+    written = store_files(session, folder, writeup=writeup, files=files, user_id=actor_id)
     return writeup, written
 
 
 def my_fiches(session: Session, user: User) -> dict[str, Any]:
     """« Mes fiches »: the fiches `user` wrote or of their Régie (latest change first), the
     comments on them (newest first, by fiche id) and their counts by state."""
-    conditions = [WriteUp.author_id == user.id]
+    conditions = [col(WriteUp.author_id) == user.id]
     if user.regie_id is not None:
-        conditions.append(WriteUp.regie_id == user.regie_id)
+        conditions.append(col(WriteUp.regie_id) == user.regie_id)
     writeups = list(
         session.execute(
-            select(WriteUp).where(or_(*conditions)).order_by(WriteUp.updated_at.desc())  # type: ignore[attr-defined]
+            select(WriteUp).where(or_(*conditions)).order_by(col(WriteUp.updated_at).desc())
         ).scalars()
     )
     ids = [w.id for w in writeups]
     comments: dict[int, list[Comment]] = {}
     if ids:
         for comment in session.execute(
-            select(Comment).where(Comment.writeup_id.in_(ids)).order_by(Comment.at.desc())  # type: ignore[attr-defined]
+            select(Comment).where(col(Comment.writeup_id).in_(ids)).order_by(col(Comment.at).desc())
         ).scalars():
             comments.setdefault(comment.writeup_id, []).append(comment)
     counts = dict(
         session.execute(
-            select(WriteUp.status, func.count()).where(or_(*conditions)).group_by(WriteUp.status)
+            select(col(WriteUp.status), func.count())
+            .where(or_(*conditions))
+            .group_by(col(WriteUp.status))
         ).all()
     )
     return {"writeups": writeups, "comments": comments, "counts": counts}

@@ -15,8 +15,8 @@ import time
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, String, and_, case, cast, delete, func, select
-from sqlmodel import Session
+from sqlalchemy import Engine, String, and_, case, cast, delete, func
+from sqlmodel import Session, col, select
 
 from resource_centre.db import read_session, write_session
 from resource_centre.errors import DomainError, Kind
@@ -26,7 +26,7 @@ from resource_centre.text import strip_controls
 from resource_centre.writeups import PermissionDenied, get_by_slug, is_curator, record
 
 if TYPE_CHECKING:
-    from resource_centre.search.query import SearchRequest
+    from resource_centre.search.request import SearchRequest
 
 log = logging.getLogger(__name__)
 RETENTION_DAYS = 400  # default of RESOURCE_CENTRE_LOG_RETENTION_DAYS
@@ -36,8 +36,8 @@ def prune_search_log(engine: Engine, retention_days: int) -> tuple[int, int]:
     """Delete search log rows and clicks older than `retention_days`; return both counts."""
     cutoff = utcnow() - timedelta(days=retention_days)
     with write_session(engine) as session:
-        searches = session.execute(delete(SearchLog).where(SearchLog.at < cutoff)).rowcount
-        clicks = session.execute(delete(SearchClick).where(SearchClick.at < cutoff)).rowcount
+        searches = session.exec(delete(SearchLog).where(col(SearchLog.at) < cutoff)).rowcount
+        clicks = session.exec(delete(SearchClick).where(col(SearchClick.at) < cutoff)).rowcount
     return searches or 0, clicks or 0
 
 
@@ -180,17 +180,17 @@ def radar_figures(session: Session, since: datetime) -> dict[str, Any]:
     day = _day(SearchLog.at, session.get_bind().dialect.name).label("day")
     searched = (SearchLog.at >= since, SearchLog.source != "hint")
     clicked = (
-        select(SearchClick.id)
+        select(col(SearchClick.id))
         .where(SearchClick.token == SearchLog.token, SearchClick.at >= since)
         .exists()
     )
-    unclicked = and_(SearchLog.total != 0, SearchLog.query != "", ~clicked)
+    unclicked = and_(col(SearchLog.total) != 0, col(SearchLog.query) != "", ~clicked)
     by_week: dict[str, dict[str, int]] = {}
     for row in session.execute(
         select(
             day,
             func.count(),
-            func.sum(case((SearchLog.total == 0, 1), else_=0)),
+            func.sum(case((col(SearchLog.total) == 0, 1), else_=0)),
             func.sum(case((unclicked, 1), else_=0)),
         )
         .where(*searched)
@@ -290,8 +290,8 @@ def reported_needs(session: Session) -> list[CapitalisationRequest]:
     return list(
         session.execute(
             select(CapitalisationRequest).order_by(
-                CapitalisationRequest.status.desc(),  # type: ignore[attr-defined]
-                CapitalisationRequest.at.desc(),  # type: ignore[attr-defined]
+                col(CapitalisationRequest.status).desc(),
+                col(CapitalisationRequest.at).desc(),
             )
         ).scalars()
     )

@@ -92,10 +92,16 @@ def is_safe_url(url: str) -> bool:
     return not candidate.startswith(("//", "\\\\", "/\\", "\\/"))
 
 
+class _SafeLinksMarkdown(MarkdownIt):
+    """markdown-it with our link allow-list in place of its own check."""
+
+    def validateLink(self, url: str) -> bool:
+        return is_safe_url(url)
+
+
 def _make_renderer() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md = _SafeLinksMarkdown("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable("table")
-    md.validateLink = is_safe_url  # type: ignore[method-assign]
     return md
 
 
@@ -183,9 +189,9 @@ def _worker_main(conn: Connection) -> None:
 
 
 class _Worker:
-    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+    def __init__(self, context: multiprocessing.context.ForkServerContext) -> None:
         parent, child = context.Pipe()
-        self.process = context.Process(  # type: ignore[attr-defined]
+        self.process = context.Process(
             target=_worker_main, args=(child,), name="rendu-markdown", daemon=True
         )
         self.process.start()
@@ -256,7 +262,7 @@ class _RenderPool:
         self._idle: list[_Worker] = []
         self._slots = threading.BoundedSemaphore(self._size)
 
-    def _context(self) -> multiprocessing.context.BaseContext:
+    def _context(self) -> multiprocessing.context.ForkServerContext:
         context = multiprocessing.get_context("forkserver")
         # Workers are forked from a small single-threaded server process that has imported
         # this module (and the main module, as multiprocessing always does; it is guarded).

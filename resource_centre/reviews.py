@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlmodel import Session
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
 
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import (
@@ -81,7 +81,7 @@ def curation_queue(session: Session) -> CurationQueue:
     to_review = list(
         session.execute(
             select(WriteUp).where(
-                or_(WriteUp.status == "submitted", WriteUp.pending_status == "submitted")
+                or_(col(WriteUp.status) == "submitted", col(WriteUp.pending_status) == "submitted")
             )
         ).scalars()
     )
@@ -89,12 +89,12 @@ def curation_queue(session: Session) -> CurationQueue:
     if to_review:
         submitted_at = dict(
             session.execute(
-                select(AuditEvent.writeup_id, func.max(AuditEvent.at))
+                select(col(AuditEvent.writeup_id), func.max(AuditEvent.at))
                 .where(
-                    AuditEvent.writeup_id.in_([w.id for w in to_review]),  # type: ignore[union-attr]
-                    AuditEvent.action.in_(SUBMIT_ACTIONS),  # type: ignore[attr-defined]
+                    col(AuditEvent.writeup_id).in_([w.id for w in to_review]),
+                    col(AuditEvent.action).in_(SUBMIT_ACTIONS),
                 )
-                .group_by(AuditEvent.writeup_id)
+                .group_by(col(AuditEvent.writeup_id))
             ).all()
         )
     waiting = [(submitted_at.get(w.id) or w.updated_at, w) for w in to_review]
@@ -104,18 +104,18 @@ def curation_queue(session: Session) -> CurationQueue:
             select(WriteUp)
             .where(
                 or_(
-                    WriteUp.status == "changes_requested",
-                    WriteUp.pending_status == "changes_requested",
+                    col(WriteUp.status) == "changes_requested",
+                    col(WriteUp.pending_status) == "changes_requested",
                 )
             )
-            .order_by(WriteUp.updated_at)
+            .order_by(col(WriteUp.updated_at))
         ).scalars()
     )
     limit = (utcnow() - STALE_AFTER).date()
     stale = [
         w
         for w in session.execute(
-            select(WriteUp).where(WriteUp.status == "published").order_by(WriteUp.published_at)
+            select(WriteUp).where(WriteUp.status == "published").order_by(col(WriteUp.published_at))
         ).scalars()
         if ((w.reviewed_at.date() if w.reviewed_at else w.published_at) or limit) < limit
     ]
@@ -166,21 +166,21 @@ def review_details(session: Session, writeup: WriteUp) -> dict[str, Any]:
     regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
     comments = session.execute(
         select(Comment, User.name, User.email)
-        .outerjoin(User, User.id == Comment.author_id)
+        .outerjoin(User, col(User.id) == Comment.author_id)
         .where(Comment.writeup_id == writeup.id)
-        .order_by(Comment.at)
+        .order_by(col(Comment.at))
     ).all()
     history = session.execute(
         select(AuditEvent, User.name, User.email)
-        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .outerjoin(User, col(User.id) == AuditEvent.actor_id)
         .where(AuditEvent.writeup_id == writeup.id)
-        .order_by(AuditEvent.at.desc())  # type: ignore[attr-defined]
+        .order_by(col(AuditEvent.at).desc())
     ).all()
     revisions = list(
         session.execute(
             select(WriteUpRevision)
             .where(WriteUpRevision.writeup_id == writeup.id)
-            .order_by(WriteUpRevision.created_at.desc())  # type: ignore[attr-defined]
+            .order_by(col(WriteUpRevision.created_at).desc())
         ).scalars()
     )
     labels = {(t.vocabulary, t.slug): t.label for t in session.execute(select(Term)).scalars()}
@@ -221,6 +221,7 @@ def add_comment(session: Session, *, user: User, writeup: WriteUp, body: str) ->
     body = body.strip()
     if not body:
         raise CommentRequired(comment_required_message("comment"), field="comment")
+    assert writeup.id is not None, "a fiche under review is stored"
     session.add(Comment(writeup_id=writeup.id, author_id=user.id, body=body))
     record(session, action="comment", writeup=writeup, actor_id=user.id, comment=body)
     return "Commentaire ajouté."

@@ -12,8 +12,8 @@ from datetime import date
 from typing import Any
 
 from slugify import slugify
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import (
@@ -77,10 +77,10 @@ class Known:
     def load(cls, session: Session) -> Known:
         terms: dict[str, set[str]] = {v.name: set() for v in VOCABULARIES}
         for vocab, slug in session.execute(
-            select(Term.vocabulary, Term.slug).where(Term.retired.is_(False))  # type: ignore[attr-defined]
+            select(Term.vocabulary, Term.slug).where(col(Term.retired).is_(False))
         ):
             terms.setdefault(vocab, set()).add(slug)
-        regies = session.execute(select(Regie.slug).where(Regie.retired.is_(False))).scalars()  # type: ignore[attr-defined]
+        regies = session.execute(select(Regie.slug).where(col(Regie.retired).is_(False))).scalars()
         return cls({k: frozenset(v) for k, v in terms.items()}, frozenset(regies))
 
 
@@ -290,14 +290,14 @@ def apply_data(
 
 
 def regie_ids(session: Session) -> dict[str, int]:
-    return {slug: id_ for slug, id_ in session.execute(select(Regie.slug, Regie.id))}
+    return {slug: id_ for slug, id_ in session.execute(select(Regie.slug, col(Regie.id)))}
 
 
 def unique_slug(session: Session, title: str) -> str:
     """A URL-safe slug derived from `title`, made unique with a number if needed."""
     base = slugify(title, max_length=80, word_boundary=True) or "fiche"
     slug, n = base, 2
-    while session.execute(select(WriteUp.id).where(WriteUp.slug == slug)).first():
+    while session.execute(select(col(WriteUp.id)).where(WriteUp.slug == slug)).first():
         slug, n = f"{base}-{n}", n + 1
     return slug
 
@@ -336,6 +336,7 @@ def snapshot(session: Session, writeup: WriteUp, *, actor_id: int | None = None)
     regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
     data = _content(data_from_writeup(writeup, regie.slug if regie else None))
     data["published_at"] = data["published_at"].isoformat() if data["published_at"] else None
+    assert writeup.id is not None, "snapshot of a fiche not flushed yet"
     session.add(WriteUpRevision(writeup_id=writeup.id, author_id=actor_id, snapshot=data))
 
 
@@ -472,10 +473,14 @@ def save(
                 f"Cette fiche ne peut pas être soumise : elle est {STATUS_WORDS[status]}."
             )
         status = "submitted"
-    keep = {"status": status, "featured": writeup.featured, "published_at": writeup.published_at}
-    changed = apply_data(
-        session, writeup, replace(data, slug=writeup.slug, **keep), regie_ids=regie_ids(session)
+    kept = replace(
+        data,
+        slug=writeup.slug,
+        status=status,
+        featured=writeup.featured,
+        published_at=writeup.published_at,
     )
+    changed = apply_data(session, writeup, kept, regie_ids=regie_ids(session))
     if changed:
         record(session, action="edit", writeup=writeup, actor_id=actor)
     if submit:
@@ -505,12 +510,13 @@ def transition(
     if action == "publish":
         if revision:
             data = fiche_data_from_json(writeup.pending or {}, slug=writeup.slug)
-            keep = {
-                "status": "published",
-                "featured": writeup.featured,
-                "published_at": writeup.published_at,
-            }
-            apply_data(session, writeup, replace(data, **keep), regie_ids=regie_ids(session))
+            kept = replace(
+                data,
+                status="published",
+                featured=writeup.featured,
+                published_at=writeup.published_at,
+            )
+            apply_data(session, writeup, kept, regie_ids=regie_ids(session))
             writeup.pending, writeup.pending_status = None, None
             message = "La révision est publiée."
         elif writeup.status == "submitted":
@@ -536,6 +542,7 @@ def transition(
                 f"Impossible de demander des modifications : la fiche est {STATUS_WORDS[writeup.status]}."
             )
         writeup.version += 1
+        assert writeup.id is not None, "a fiche under review is stored"
         session.add(
             Comment(writeup_id=writeup.id, author_id=actor, kind="request_changes", body=comment)
         )

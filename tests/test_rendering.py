@@ -91,6 +91,8 @@ def dos_cases() -> list[dict]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+# Timing bounds: pytest-cov's tracing would make this CPU-bound test several times slower.
+@pytest.mark.no_cover
 @pytest.mark.parametrize("recipe", dos_cases(), ids=lambda r: r["note"][:24])
 def test_slow_inputs_are_refused_over_the_cap_or_render_fast(recipe):
     text = expand(recipe)
@@ -114,6 +116,7 @@ def test_arbitrary_markdown_renders_inert(text):
     assert_inert(render_markdown(text))
 
 
+@pytest.mark.no_cover  # timing bounds (and picking the slowest case by timing): no tracing
 def test_rendering_within_a_time_limit_stops_the_slowest_case_and_carries_on():
     slowest = max(dos_cases(), key=_cost)
     text = expand(slowest)[: rendering.MAX_SECTION_BYTES]  # ASCII: characters are bytes

@@ -109,6 +109,7 @@ def update_password(
     confirm_password: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     info = getattr(request.state, "session_info", None)
+    assert user.id is not None, "a signed-in account is stored"
     try:
         change_password(
             request.app.state.engine, user.id, current=current_password, new=new_password,

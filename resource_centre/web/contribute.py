@@ -9,9 +9,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from resource_centre import attachments, contributions
@@ -84,14 +83,14 @@ def _choices(session: Session) -> dict[str, list[tuple[str, str]]]:
     """Vocabulary values and Régies offered by the form, in their display order."""
     result: dict[str, list[tuple[str, str]]] = {v.name: [] for v in VOCABULARIES}
     terms = session.execute(
-        select(Term).where(Term.retired.is_(False)).order_by(Term.position, Term.label)  # type: ignore[attr-defined]
+        select(Term).where(col(Term.retired).is_(False)).order_by(col(Term.position), Term.label)
     ).scalars()
     for term in terms:
         result.setdefault(term.vocabulary, []).append((term.slug, term.label))
     result["regies"] = [
         (r.slug, r.name)
         for r in session.execute(
-            select(Regie).where(Regie.retired.is_(False)).order_by(Regie.name)  # type: ignore[attr-defined]
+            select(Regie).where(col(Regie.retired).is_(False)).order_by(Regie.name)
         ).scalars()
     ]
     return result
@@ -242,6 +241,7 @@ def _handle_in_thread(request: Request, user: User, posted: Any, slug: str | Non
 
 def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> Response:
     engine = request.app.state.engine
+    assert user.id is not None, "a signed-in account is stored"
     action = posted.get("action") if isinstance(posted.get("action"), str) else "save"
     if action not in ("save", "preview", "submit"):
         action = "save"
@@ -361,7 +361,10 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
         for path in written:
             path.unlink(missing_ok=True)
         with read_session(engine) as session:
-            writeup = get_by_slug(session, writeup.slug)
+            # Only an edit has a version to be stale, and fiches are never deleted.
+            writeup = get_by_slug(session, writeup.slug) if writeup is not None else None
+            if writeup is None:
+                raise HTTPException(404) from None
             current = forms.values_from_data(editable_data(session, writeup, user))
             return _form_page(request, session, form=form, writeup=writeup, status_code=409,
                               conflict=current, version=version)  # fmt: skip

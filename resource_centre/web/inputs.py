@@ -16,6 +16,7 @@ untouched; the fiche form strips its text fields itself (`web.forms`). Numbers a
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers, UploadFile
@@ -126,7 +127,7 @@ async def _multipart_as_urlencoded(scope: Scope, body: bytes) -> bytes | None:
     if not _ENCODED_CONTROL.search(body):
         return None
 
-    async def stream():  # type: ignore[no-untyped-def]
+    async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
     try:

@@ -13,18 +13,21 @@ from urllib.parse import urlencode
 from babel.dates import format_date
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from resource_centre import radar
 from resource_centre.models import Regie, WriteUp
 from resource_centre.ratelimit import RateLimiter, shared_limiter
 from resource_centre.search.indexer import IndexUnavailable
-from resource_centre.search.query import FacetValue, Hit, SearchRequest, SearchResults, run
+from resource_centre.search.query import run
+from resource_centre.search.request import SearchRequest
+from resource_centre.search.results import FacetValue, Hit, SearchResults
+from resource_centre.search.service import SearchService
 from resource_centre.taxonomy import FACET_LABELS, REGIE_KINDS, SECTIONS, fold
 from resource_centre.web import facets as states
 from resource_centre.web.deps import SearchDep, SessionDep, current_user, render
-from resource_centre.web.searching import SearchService
 from resource_centre.web.sessions import set_flash
 from resource_centre.web.urls import path_for
 from resource_centre.writeups import get_by_slug
@@ -157,9 +160,9 @@ def home(request: Request, session: SessionDep, search: SearchDep) -> Any:
         hit_from_writeup(w, r)
         for w, r in session.execute(
             select(WriteUp, Regie)
-            .outerjoin(Regie, WriteUp.regie_id == Regie.id)  # type: ignore[arg-type]
-            .where(WriteUp.status == "published", WriteUp.featured.is_(True))  # type: ignore[attr-defined]
-            .order_by(WriteUp.published_at.desc(), WriteUp.id.desc())  # type: ignore[union-attr]
+            .outerjoin(Regie, col(WriteUp.regie_id) == Regie.id)
+            .where(WriteUp.status == "published", col(WriteUp.featured).is_(True))
+            .order_by(col(WriteUp.published_at).desc(), col(WriteUp.id).desc())
             .limit(HOME_FEATURED)
         ).all()
     ]
@@ -377,13 +380,13 @@ def regies(request: Request, session: SessionDep, search: SearchDep) -> Any:
     if (redirect := _sign_in_redirect(request)) is not None:
         return redirect
     rows = session.execute(
-        select(Regie, func.count(WriteUp.id))  # type: ignore[arg-type]
+        select(Regie, func.count(col(WriteUp.id)))
         .outerjoin(
             WriteUp,
-            and_(WriteUp.regie_id == Regie.id, WriteUp.status == "published"),  # type: ignore[arg-type]
+            and_(col(WriteUp.regie_id) == Regie.id, col(WriteUp.status) == "published"),
         )
-        .where(Regie.retired.is_(False))  # type: ignore[attr-defined]
-        .group_by(Regie.id)  # type: ignore[arg-type]
+        .where(col(Regie.retired).is_(False))
+        .group_by(col(Regie.id))
     ).all()
     region_labels = search.labels().get("region", {})
     groups: dict[str, dict[str, Any]] = {}
@@ -446,12 +449,12 @@ def feed(request: Request, session: SessionDep) -> Any:
         return redirect
     rows = session.execute(
         select(WriteUp, Regie)
-        .outerjoin(Regie, WriteUp.regie_id == Regie.id)  # type: ignore[arg-type]
+        .outerjoin(Regie, col(WriteUp.regie_id) == Regie.id)
         .where(WriteUp.status == "published")
         .order_by(
-            WriteUp.published_at.desc(),  # type: ignore[union-attr]
-            WriteUp.updated_at.desc(),  # type: ignore[attr-defined]
-            WriteUp.id.desc(),  # type: ignore[union-attr]
+            col(WriteUp.published_at).desc(),
+            col(WriteUp.updated_at).desc(),
+            col(WriteUp.id).desc(),
         )
         .limit(FEED_ENTRIES)
     ).all()
@@ -520,8 +523,9 @@ async def report_need(request: Request) -> Response:
     ):
         raise HTTPException(429, NEED_LIMIT_ERROR)
     form = await request.form()
-    query = form.get("q") if isinstance(form.get("q"), str) else ""
-    message = form.get("message") if isinstance(form.get("message"), str) else ""
+    raw_query, raw_message = form.get("q"), form.get("message")
+    query = raw_query if isinstance(raw_query, str) else ""
+    message = raw_message if isinstance(raw_message, str) else ""
     filters = {
         name: [v for v in form.getlist(name) if isinstance(v, str)] for name in radar.NEED_FILTERS
     }
