@@ -40,9 +40,10 @@ from resource_centre.db import make_engine, migrate, read_session, write_session
 from resource_centre.models import Regie, WriteUp  # noqa: E402
 from resource_centre.search import query as search_query  # noqa: E402
 from resource_centre.search.analysis import french_analyzer  # noqa: E402
-from resource_centre.search.indexer import IndexSync, SearchIndex  # noqa: E402
+from resource_centre.search.indexer import SearchIndex  # noqa: E402
 from resource_centre.search.labels import load_labels  # noqa: E402
 from resource_centre.search.schema import markdown_to_text  # noqa: E402
+from resource_centre.search.sync import IndexSync  # noqa: E402
 from resource_centre.taxonomy import SECTION_KEYS  # noqa: E402
 from resource_centre.writeups import count_fiches  # noqa: E402
 

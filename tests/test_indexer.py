@@ -12,7 +12,8 @@ from resource_centre.corpus import import_corpus
 from resource_centre.db import write_session
 from resource_centre.models import Regie
 from resource_centre.search.indexer import IndexUnavailable, SearchIndex
-from resource_centre.search.query import SearchRequest, run
+from resource_centre.search.query import run
+from resource_centre.search.request import SearchRequest
 from resource_centre.writeups import get_by_slug
 from tests.conftest import TEST_KNOWLEDGE
 
@@ -120,6 +121,24 @@ def test_missing_index_is_reported_then_rebuilt(index, tmp_path):
     assert slugs(fresh) == PUBLISHED
 
 
+def test_an_index_of_another_schema_version_is_rebuilt(index):
+    """The meta document records `SCHEMA_VERSION`; an index made with another is rebuilt."""
+    from whoosh import index as whoosh_index
+
+    from resource_centre.search.schema import META_SLUG, SCHEMA_VERSION, meta_document
+
+    old_generation = index.current_dir()
+    assert index.catch_up() == 0 and index.current_dir() == old_generation  # same version
+    writer = whoosh_index.open_dir(str(old_generation)).writer()
+    writer.update_document(**{**meta_document(index.applied_id()), "version": SCHEMA_VERSION + 1})
+    writer.commit()
+    index.catch_up()
+    assert index.current_dir() != old_generation
+    with index.searching() as searcher:
+        assert searcher.document(slug=META_SLUG)["version"] == SCHEMA_VERSION
+    assert slugs(index) == PUBLISHED and index.check().ok
+
+
 # Whoosh leaves the garbage TOC file open when it fails to read it (its bug, not ours).
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_broken_index_files_give_index_unavailable(index):
@@ -196,7 +215,7 @@ def test_check_reports_duplicates_a_live_searcher_sees(index):
 
 
 def test_sync_flags_a_journal_range_applied_twice(index):
-    from resource_centre.search.indexer import IndexSync
+    from resource_centre.search.sync import IndexSync
 
     sync = IndexSync(index)
     assert not sync.repeating
@@ -232,7 +251,7 @@ def test_an_idle_sync_merges_once_then_commits_nothing(index, engine):
 
     from whoosh import index as whoosh_index
 
-    from resource_centre.search.indexer import IndexSync
+    from resource_centre.search.sync import IndexSync
 
     with write_session(engine) as session:  # one journal commit: one more segment
         get_by_slug(session, "laverie-solidaire-du-canal").title = "Laverie version 1"

@@ -152,6 +152,6 @@ def test_retention_setting_reaches_the_log_writer(tmp_path, sqlite_url, monkeypa
         database_url=sqlite_url, index_dir=tmp_path / "index", data_dir=tmp_path / "data"
     )
     assert settings.log_retention_days == 30
-    assert create_app(settings).state.search.log.retention_days == 30
+    assert create_app(settings).state.search_log.retention_days == 30
     monkeypatch.delenv("RESOURCE_CENTRE_LOG_RETENTION_DAYS")
     assert Settings(database_url=sqlite_url).log_retention_days == 400

@@ -15,19 +15,19 @@ Layout of the index directory::
       gen-<stamp>/       Whoosh index files
 
 `rebuild()` builds a fresh generation while searches go on, then swaps the link atomically.
+The lock is in `lock.py`, the sync thread of a server process in `sync.py`, the report of
+`check()` in `check.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,19 @@ from whoosh import index as whoosh_index
 from whoosh.searching import Searcher
 
 from resource_centre.db import read_session
+from resource_centre.errors import DomainError, Kind
 from resource_centre.models import IndexJournal, Regie, WriteUp
+from resource_centre.search.check import CheckReport, compare, indexed_versions, live_view
 from resource_centre.search.labels import load_labels
-from resource_centre.search.query import warm_up
-from resource_centre.search.schema import META_SLUG, build_schema, document_from, meta_document
+from resource_centre.search.lock import WriterLock
+from resource_centre.search.schema import (
+    META_SLUG,
+    SCHEMA_VERSION,
+    build_schema,
+    document_from,
+    meta_document,
+    meta_schema_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,76 +57,17 @@ LOCK_FILE = "writer.lock"
 APPLY_CHUNK = 500
 BULK_ENTRIES = 50  # a batch this large (an import) merges segments as it commits
 MAX_SEGMENTS = 4  # beyond this, the sync thread merges small segments when idle
-IDLE_BEFORE_MERGE = 2.0  # seconds without journal activity before merging
-BUSY_SECONDS = 3.0  # after activity, poll every `poll_seconds`; then every IDLE_POLL_SECONDS
-IDLE_POLL_SECONDS = 0.5
-REPEAT_MEMORY = 300.0
 POOL_MAX = 64  # idle searchers kept per process
-SMALL_SEGMENT_DOCS = 200  # segments this small (or under 5 % of the index) are merged when idle  # seconds /api/health stays degraded after a range applied twice
+SMALL_SEGMENT_DOCS = 200  # segments this small (or under 5 % of the index) are merged when idle
 # Beyond this many pending entries, a full rebuild is cheaper than applying them one by one.
 REBUILD_THRESHOLD = 20_000
 
 
-class IndexUnavailable(RuntimeError):
-    """The index directory is missing or unreadable; a rebuild is needed."""
+class IndexUnavailable(DomainError, RuntimeError):
+    """The index directory is missing or unreadable (or made with another schema version);
+    a rebuild is needed."""
 
-
-@dataclass
-class CheckReport:
-    missing: list[str]  # published in the database, absent from the index
-    extra: list[str]  # in the index, not published in the database
-    stale: list[str]  # in both, but the index holds an older version
-    pending: int  # journal entries not applied yet
-    duplicates: list[str] = field(default_factory=list)  # more than once in a live searcher
-    live_stale: list[str] = field(default_factory=list)  # older version in a live searcher
-
-    @property
-    def ok(self) -> bool:
-        return not (
-            self.missing
-            or self.extra
-            or self.stale
-            or self.pending
-            or self.duplicates
-            or self.live_stale
-        )
-
-
-class WriterLock:
-    """An exclusive, process-wide lock on one index directory (released if the process dies)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self, timeout: float = 0.0) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._fd = fd
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    return False
-                time.sleep(0.05)
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    @contextlib.contextmanager
-    def held(self, timeout: float = 0.0) -> Iterator[bool]:
-        got = self.acquire(timeout)
-        try:
-            yield got
-        finally:
-            if got:
-                self.release()
+    default_kind = Kind.UNAVAILABLE
 
 
 class SearchIndex:
@@ -215,7 +165,7 @@ class SearchIndex:
                     ix, path = self._open()
                     local.searcher, local.path = ix.searcher(), path
                 return local.searcher
-            except Exception as exc:
+            except Exception as exc:  # Whoosh fails in many ways on a missing generation
                 # The link may have moved between our look and our open: look once more.
                 local.searcher = None
                 if attempt:
@@ -260,7 +210,7 @@ class SearchIndex:
                 searcher = ix.searcher()
                 searcher._rc_path = path  # which generation directory it reads
                 return searcher
-            except Exception as exc:
+            except Exception as exc:  # Whoosh fails in many ways on a missing generation
                 # The link may have moved between our look and our open: look once more.
                 if attempt:
                     raise IndexUnavailable(str(exc)) from exc
@@ -269,7 +219,7 @@ class SearchIndex:
     def _give_back(self, searcher: Searcher) -> None:
         try:
             current = searcher._rc_path == self.current_dir() and searcher.up_to_date()
-        except Exception:
+        except Exception:  # a searcher whose files are gone is not lent again: closed below
             current = False
         if current:
             with self._pool_lock:
@@ -306,14 +256,24 @@ class SearchIndex:
             if not got:
                 return 0
             path = self.current_dir()
+            version = SCHEMA_VERSION
             try:
                 if path is None:
                     raise IndexUnavailable("index introuvable")
                 ix = whoosh_index.open_dir(str(path))
                 if applied is None:
-                    applied = _meta_id(ix)
-            except Exception:
+                    applied, version = _meta(ix)
+            except Exception:  # Whoosh fails in many ways on a missing or damaged index
                 log.warning("index missing or unreadable in %s: rebuilding it", self.root)
+                self._rebuild_locked()
+                return 0
+            if version != SCHEMA_VERSION:
+                log.warning(
+                    "index in %s made with schema version %s (now %s): rebuilding it",
+                    self.root,
+                    version,
+                    SCHEMA_VERSION,
+                )
                 self._rebuild_locked()
                 return 0
             if self.latest_journal_id() - applied > REBUILD_THRESHOLD:
@@ -323,7 +283,7 @@ class SearchIndex:
 
     def _apply_pending(self, ix: Any, applied: int | None = None) -> int:
         if applied is None:
-            applied = _meta_id(ix)
+            applied, _ = _meta(ix)
         first = applied
         total = 0
         while True:
@@ -441,25 +401,8 @@ class SearchIndex:
 
     # -- checking ------------------------------------------------------------------------
 
-    def _live_view(self, published: dict[str, int]) -> tuple[list[str], list[str]]:
-        """Duplicates and stale versions as this thread's long-lived searcher sees them.
-
-        A fresh reader can agree with the database while a searcher kept open by a server
-        still shows replaced documents: both are checked.
-        """
-        try:
-            with self.searching() as searcher:  # a pooled, long-lived searcher
-                counts, versions = _live_counts(searcher)
-        except IndexUnavailable:
-            return [], []
-        duplicates = sorted(slug for slug, n in counts.items() if n > 1)
-        stale = sorted(
-            slug for slug, v in versions.items() if slug in published and v != published[slug]
-        )
-        return duplicates, stale
-
     def check(self) -> CheckReport:
-        """Compare the index with the database."""
+        """Compare the index with the database (and with this process's live searchers)."""
         with read_session(self.engine) as session:
             published = dict(
                 session.execute(
@@ -470,26 +413,14 @@ class SearchIndex:
         path = self.current_dir()
         if path is None:
             return CheckReport(sorted(published), [], [], latest)
-        ix = whoosh_index.open_dir(str(path))
-        indexed: dict[str, int] = {}
-        applied = 0
-        with ix.searcher() as s:
-            for fields in s.all_stored_fields():
-                if fields.get("slug") == META_SLUG:
-                    applied = int(fields.get("journal_id", 0))
-                else:
-                    indexed[fields["slug"]] = int(fields.get("version", 0))
-        duplicates, live_stale = self._live_view(published)
-        return CheckReport(
-            duplicates=duplicates,
-            live_stale=live_stale,
-            missing=sorted(set(published) - set(indexed)),
-            extra=sorted(set(indexed) - set(published)),
-            stale=sorted(
-                s for s in published.keys() & indexed.keys() if published[s] != indexed[s]
-            ),
-            pending=max(0, latest - applied),
-        )
+        with whoosh_index.open_dir(str(path)).searcher() as fresh:
+            indexed, applied = indexed_versions(fresh)
+        try:
+            with self.searching() as searcher:  # a pooled, long-lived searcher
+                live = live_view(searcher, published)
+        except IndexUnavailable:
+            live = ([], [])
+        return compare(published, indexed, applied=applied, latest=latest, live=live)
 
 
 class _MergeSmallest:
@@ -530,24 +461,11 @@ class _MergeSmallest:
         return [s for s in segments if s.segment_id() not in ids]
 
 
-def _live_counts(searcher: Searcher) -> tuple[dict[str, int], dict[str, int]]:
-    """How many times each slug is visible to `searcher`, and the version it shows."""
-    counts: dict[str, int] = {}
-    versions: dict[str, int] = {}
-    for fields in searcher.all_stored_fields():
-        slug = fields.get("slug")
-        if not slug or slug == META_SLUG:
-            continue
-        counts[slug] = counts.get(slug, 0) + 1
-        versions[slug] = min(versions.get(slug, 1 << 62), int(fields.get("version", 0)))
-    return counts, versions
-
-
-def _meta_id(ix: Any) -> int:
-    """The journal id stored in an index (0 for a new one)."""
+def _meta(ix: Any) -> tuple[int, int]:
+    """The journal id stored in an index (0 for a new one) and its schema version."""
     with ix.searcher() as searcher:
         meta = searcher.document(slug=META_SLUG)
-    return int(meta["journal_id"]) if meta else 0
+    return (int(meta["journal_id"]) if meta else 0), meta_schema_version(meta)
 
 
 def _documents(session: Any, slugs: list[str]) -> dict[str, dict[str, Any]]:
@@ -567,126 +485,3 @@ def _documents(session: Any, slugs: list[str]) -> dict[str, dict[str, Any]]:
         r.id: r for r in session.execute(select(Regie).where(Regie.id.in_(regie_ids))).scalars()
     }
     return {w.slug: document_from(w, regies.get(w.regie_id), labels) for w in writeups}
-
-
-class IndexSync:
-    """Background thread of a server process: applies the journal to the index.
-
-    Every process runs one; whichever takes the writer lock applies the pending entries
-    (the lock is held only while applying). It wakes at once when this process commits
-    (`notify()`) and otherwise polls the journal, so commits of other processes and other
-    machines become searchable within `poll_seconds` plus the apply time.
-    """
-
-    def __init__(self, index: SearchIndex, *, poll_seconds: float = 0.1) -> None:
-        self.index = index
-        self.poll_seconds = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._last_change = 0.0
-        self.last_error: str | None = None
-        self._ranges_seen: set[tuple[int, int]] = set()
-        self._seen: tuple[Any, ...] | None = None  # journal head and index directory stamp
-        self._last_activity = time.monotonic()
-        self._merged_since_change = False
-        self.repeated_ranges = 0  # journal ranges this process applied more than once
-        self.last_repeat = 0.0  # time.monotonic() of the last one
-
-    @property
-    def repeating(self) -> bool:
-        """Whether a journal range was applied twice lately (the index did not take it)."""
-        return self.repeated_ranges > 0 and time.monotonic() - self.last_repeat < REPEAT_MEMORY
-
-    def _note_range(self) -> None:
-        applied_range = self.index.last_applied_range
-        self.index.last_applied_range = None
-        if applied_range is None:
-            return
-        if applied_range in self._ranges_seen:
-            self.repeated_ranges += 1
-            self.last_repeat = time.monotonic()
-            log.error("index sync applied journal range %s twice", applied_range)
-        self._ranges_seen.add(applied_range)
-        if len(self._ranges_seen) > 1000:
-            self._ranges_seen = {applied_range}
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="index-sync", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def notify(self) -> None:
-        """Ask for the journal to be applied now (after a commit in this process)."""
-        self._wake.set()
-
-    def _interval(self) -> float:
-        """Poll often after activity, then back off (local commits wake the thread at once)."""
-        idle = time.monotonic() - self._last_activity
-        if idle < BUSY_SECONDS:
-            return self.poll_seconds
-        return max(self.poll_seconds, IDLE_POLL_SECONDS)
-
-    def _state(self) -> tuple[Any, ...]:
-        """What changes when there is work: the journal's head and the index directory."""
-        path = self.index.current_dir()
-        try:
-            stamp = os.stat(path).st_mtime_ns if path is not None else None
-        except OSError:
-            stamp = None
-        return (self.index.latest_journal_id(), path, stamp)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            woken = self._wake.wait(self._interval())
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                # Nothing new in the journal or the index directory, no merge due, no error:
-                # one small query and one stat, nothing else (an idle server stays idle).
-                state = self._state()
-                if state != self._seen or woken:
-                    # Something changed (here, in another process or on another machine):
-                    # poll often for a while, and look for small segments once it is quiet.
-                    self._last_activity = self._last_change = time.monotonic()
-                    self._merged_since_change = False
-                merge_due = (
-                    not self._merged_since_change
-                    and time.monotonic() - self._last_change > IDLE_BEFORE_MERGE
-                )
-                if state == self._seen and not woken and not merge_due and not self.last_error:
-                    continue
-                self._seen = state
-                # A cheap look at the journal first; the lock only when there is work.
-                try:
-                    applied = self.index.applied_id()
-                except IndexUnavailable:
-                    applied = -1  # missing or broken: catch_up rebuilds it
-                if applied < 0:
-                    self.index.catch_up(timeout=0)  # rebuilds a missing or broken index
-                    self._last_change = time.monotonic()
-                elif self.index.latest_journal_id() > applied:
-                    self.index.catch_up(timeout=0, applied=applied)
-                    self._note_range()
-                    self._last_change = time.monotonic()
-                    self._merged_since_change = False
-                elif merge_due:
-                    if self.index.merge_small():
-                        self._last_change = time.monotonic()
-                    else:
-                        self._merged_since_change = True  # nothing to merge until a change
-                # Build the new generation's search caches here rather than in the first
-                # request after a change (cheap when they exist already).
-                with self.index.searching() as searcher:
-                    warm_up(searcher)
-                self.last_error = None
-            except Exception as exc:  # keep serving; report and retry at the next poll
-                if self.last_error != str(exc):
-                    log.exception("index sync failed")
-                self.last_error = str(exc)

@@ -1,8 +1,9 @@
 """The index schema and the index document of a fiche.
 
 Whoosh pickles the schema into the index: keep field names, field types and the analyzer
-functions (`analysis.py`) stable, or rebuild the index after a change (bump
-`SCHEMA_VERSION` so the indexer knows).
+functions (`analysis.py`) stable, or bump `SCHEMA_VERSION` after a change: the version is
+stored in the index's meta document, and the indexer rebuilds an index made with another
+version (an index whose meta document has none predates the field: version 1).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT,
 from resource_centre.models import Regie, WriteUp
 from resource_centre.rendering import plain_text
 from resource_centre.search.analysis import folding_analyzer, french_analyzer
-from resource_centre.taxonomy import SECTION_KEYS, fold
+from resource_centre.taxonomy import FACETS, SECTION_KEYS, VOCABULARIES, fold
 
 SCHEMA_VERSION = 1
 
@@ -25,17 +26,16 @@ KIND_META = "meta"
 META_SLUG = "__meta__"
 
 TEXT_FIELDS: tuple[str, ...] = ("title", "summary", "body")
-# Facet name → index field (the same names); multi-valued facets are KEYWORD fields.
-FACET_FIELDS: tuple[str, ...] = ("theme", "region", "regie", "activity", "audience", "scheme")
-MULTI_VALUED_FACETS = frozenset({"theme", "audience", "scheme"})
-# Facet name → the WriteUp attribute that holds its slugs ("region" and "regie" come
-# from the Régie).
-_FACET_ATTRS = {
-    "theme": "themes",
-    "activity": "activity",
-    "audience": "audiences",
-    "scheme": "schemes",
-}
+PHRASE_FIELD = "spell"  # folded, unstemmed words with positions: exact phrases, "did you mean"
+# The taxonomy's facets are index fields of the same names, except the years (computed from
+# `year_start` and `year_end`); multi-valued facets are KEYWORD fields.
+YEAR_FACET = "year"
+FACET_FIELDS: tuple[str, ...] = tuple(f for f in FACETS if f != YEAR_FACET)
+MULTI_VALUED_FACETS = frozenset(v.facet for v in VOCABULARIES if v.multiple)
+# Facet name → the WriteUp attribute that holds its slugs; the other facets (the region
+# and the Régie) come from the fiche's Régie.
+_FROM_REGIE = ("region", "regie")
+_FACET_ATTRS = {v.facet: v.field for v in VOCABULARIES if v.facet not in _FROM_REGIE}
 
 TITLE_BOOST = 3.0
 SUMMARY_BOOST = 1.6
@@ -176,5 +176,17 @@ def document_from(
 
 
 def meta_document(journal_id: int) -> dict[str, Any]:
-    """Build the bookkeeping document recording the last journal row applied to the index."""
-    return {"slug": META_SLUG, "kind": KIND_META, "journal_id": int(journal_id)}
+    """Build the bookkeeping document: the last journal row applied to the index, and the
+    schema version the index was built with (in the `version` field)."""
+    return {
+        "slug": META_SLUG,
+        "kind": KIND_META,
+        "journal_id": int(journal_id),
+        "version": SCHEMA_VERSION,
+    }
+
+
+def meta_schema_version(fields: dict[str, Any] | None) -> int:
+    """The schema version recorded in a meta document's stored fields (1 if none)."""
+    value = fields.get("version") if fields else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1

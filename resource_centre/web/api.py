@@ -8,28 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import Regie, Term, WriteUp
+from resource_centre.search.fastread import fast_path_enabled
 from resource_centre.search.indexer import IndexUnavailable
-from resource_centre.search.query import Hit, SearchResults
+from resource_centre.search.results import Hit, SearchResults
+from resource_centre.search.service import INDEX_UNAVAILABLE
 from resource_centre.taxonomy import FACETS, SECTION_KEYS, VOCABULARIES
 from resource_centre.web.deps import IndexDep, SearchDep, SessionDep
-from resource_centre.web.searching import INDEX_UNAVAILABLE
 from resource_centre.writeups import get_by_slug
-
-try:  # TODO(lead): H1 adds search/fastread.py; drop this fallback once it has landed.
-    from resource_centre.search.fastread import (  # type: ignore[import-not-found]  # not yet
-        fast_path_enabled,
-    )
-except ImportError:  # pragma: no cover - transitional
-    from resource_centre.search import query as _query
-
-    def fast_path_enabled() -> bool:
-        """Whether searches read Whoosh's posting blocks directly (the fast path)."""
-        return bool(getattr(_query, "FAST_POSTINGS", False))
-
 
 router = APIRouter(prefix="/api", tags=["API"])
 
@@ -159,10 +148,7 @@ INDEX_UNAVAILABLE_RESPONSE = {
 
 def unavailable(results: SearchResults) -> bool:
     """Whether `results` stand for an unavailable index rather than a search without hits."""
-    flag = getattr(results, "unavailable", None)  # TODO(lead): H1's SearchResults field
-    if flag is not None:
-        return bool(flag)
-    return INDEX_UNAVAILABLE in results.notices  # until the field lands
+    return results.unavailable
 
 
 @router.get(
@@ -255,7 +241,7 @@ def detail(request: Request, writeup: WriteUp, regie: Regie | None) -> WriteUpDe
 def taxonomy(session: SessionDep) -> dict[str, list[TermOut]]:
     result: dict[str, list[TermOut]] = {v.name: [] for v in VOCABULARIES}
     terms = session.execute(
-        select(Term).where(Term.retired.is_(False)).order_by(Term.position, Term.slug)  # type: ignore[attr-defined]
+        select(Term).where(col(Term.retired).is_(False)).order_by(col(Term.position), Term.slug)
     ).scalars()
     for term in terms:
         result.setdefault(term.vocabulary, []).append(TermOut(slug=term.slug, label=term.label))
@@ -265,7 +251,7 @@ def taxonomy(session: SessionDep) -> dict[str, list[TermOut]]:
 @router.get("/regies", response_model=RegieList, summary="Les Régies du réseau")
 def regies(session: SessionDep) -> RegieList:
     rows = session.execute(
-        select(Regie).where(Regie.retired.is_(False)).order_by(Regie.name)  # type: ignore[attr-defined]
+        select(Regie).where(col(Regie.retired).is_(False)).order_by(Regie.name)
     ).scalars()
     return RegieList(
         data=[

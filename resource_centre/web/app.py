@@ -15,11 +15,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from resource_centre.config import Settings
 from resource_centre.db import make_engine
-from resource_centre.search.indexer import IndexSync, SearchIndex
+from resource_centre.radar import SearchLogWriter
+from resource_centre.search.indexer import SearchIndex
+from resource_centre.search.service import SearchService
+from resource_centre.search.sync import IndexSync
 from resource_centre.web import accounts, api, contribute, curate, library
 from resource_centre.web.errors import install_error_handlers
 from resource_centre.web.inputs import InputCleaningMiddleware
-from resource_centre.web.searching import SearchService
 from resource_centre.web.security import (
     HSTS,
     SECURITY_HEADERS,
@@ -54,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     index = SearchIndex(settings.index_dir, engine)
     sync = IndexSync(index, poll_seconds=settings.index_poll_seconds)
-    search = SearchService(engine, index, retention_days=settings.log_retention_days)
+    search_log = SearchLogWriter(engine, retention_days=settings.log_retention_days)
+    search = SearchService(engine, index, log=search_log)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -68,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             sync.stop()
-            search.log.stop()
+            search_log.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.index = index
     app.state.sync = sync
     app.state.search = search
+    app.state.search_log = search_log
     app.state.templates = make_templates()
     app.add_middleware(SessionMiddleware, settings=settings, engine=engine)
     app.add_middleware(InputCleaningMiddleware)  # inside the body limit: reads bounded bodies

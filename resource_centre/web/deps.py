@@ -12,7 +12,7 @@ from sqlmodel import Session
 from resource_centre.db import read_session
 from resource_centre.models import User
 from resource_centre.search.indexer import SearchIndex
-from resource_centre.web.searching import SearchService
+from resource_centre.search.service import SearchService
 from resource_centre.web.sessions import FLASH_COOKIE, pop_flash, set_flash, sign_in_path
 
 

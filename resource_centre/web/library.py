@@ -295,7 +295,8 @@ def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -
         raise HTTPException(404, "Cette fiche n'existe pas ou n'est pas publiée.")
     token = request.query_params.get("s", "")
     if CLICK_TOKEN.fullmatch(token) and _click_allowed(request):
-        search.log.click(token, writeup.slug)  # opened from a search result: the radar counts it
+        # Opened from a search result: the radar counts it.
+        request.app.state.search_log.click(token, writeup.slug)
     regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
     labels = search.labels()
     base = _base(request)

@@ -14,7 +14,9 @@ import pytest
 from whoosh import index
 
 from resource_centre.models import Regie, WriteUp
-from resource_centre.search import query as search_query
+from resource_centre.search.query import run
+from resource_centre.search.request import SearchRequest
+from resource_centre.search.results import SearchResults
 from resource_centre.search.schema import build_schema, document_from, meta_document, sections_text
 
 ATTACK_CASES = Path(__file__).resolve().parents[1] / "data" / "attack-cases"
@@ -400,12 +402,12 @@ def body_text() -> Callable[[list[str]], Mapping[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def search(searcher: Any) -> Callable[..., search_query.SearchResults]:
+def search(searcher: Any) -> Callable[..., SearchResults]:
     """Run a search from keyword arguments of `SearchRequest`."""
 
-    def do(**kwargs: Any) -> search_query.SearchResults:
-        request = search_query.SearchRequest(**kwargs)
-        return search_query.run(searcher, request, labels=LABELS)
+    def do(**kwargs: Any) -> SearchResults:
+        request = SearchRequest(**kwargs)
+        return run(searcher, request, labels=LABELS)
 
     return do
 

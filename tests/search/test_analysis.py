@@ -15,10 +15,12 @@ from resource_centre.search.schema import (
     FACET_FIELDS,
     KIND_FICHE,
     META_SLUG,
+    SCHEMA_VERSION,
     build_schema,
     document_from,
     markdown_to_text,
     meta_document,
+    meta_schema_version,
     sections_text,
 )
 
@@ -181,4 +183,11 @@ def test_sections_text_in_taxonomy_order() -> None:
 
 
 def test_meta_document() -> None:
-    assert meta_document(12) == {"slug": META_SLUG, "kind": "meta", "journal_id": 12}
+    assert meta_document(12) == {
+        "slug": META_SLUG,
+        "kind": "meta",
+        "journal_id": 12,
+        "version": SCHEMA_VERSION,  # the schema version the index is built with
+    }
+    assert meta_schema_version(meta_document(12)) == SCHEMA_VERSION
+    assert meta_schema_version({"slug": META_SLUG, "journal_id": 3}) == 1  # before the field

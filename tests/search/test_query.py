@@ -13,19 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resource_centre.models import WriteUp
-from resource_centre.search import query as sq
-from resource_centre.search.query import (
-    FacetValue,
-    SearchRequest,
-    SearchResults,
-    highlight,
-    index_journal_id,
-    more_like_this,
-    normalize_query,
-    request_from_params,
-    run,
-)
+from resource_centre.search import bitsets, caches, fastread
+from resource_centre.search.highlight import highlight
+from resource_centre.search.query import index_journal_id, more_like_this, run
+from resource_centre.search.request import MAX_PAGE, SearchRequest, request_from_params
+from resource_centre.search.results import FacetValue, SearchResults
 from resource_centre.search.schema import document_from
+from resource_centre.search.textquery import MAX_QUERY_CHARS, normalize_query
 from resource_centre.taxonomy import fold
 
 FAILURE = "La recherche n’a pas pu aboutir"
@@ -584,7 +578,7 @@ def test_request_from_clean_params(corpus: Any) -> None:
         ({"page": ["0"]}, "page", 1, "commencent à 1"),
         ({"page": ["-4"]}, "page", 1, "commencent à 1"),
         ({"page": ["deux"]}, "page", 1, "pas un nombre"),
-        ({"page": ["99999999"]}, "page", sq.MAX_PAGE, "trop loin"),
+        ({"page": ["99999999"]}, "page", MAX_PAGE, "trop loin"),
         ({"page_size": ["0"]}, "page_size", 1, "va de 1 à 100"),
         ({"page_size": ["500"]}, "page_size", 100, "va de 1 à 100"),
         ({"page_size": ["x"]}, "page_size", 20, "pas un nombre"),
@@ -646,7 +640,7 @@ def test_long_attack_queries(corpus: Any, searcher: Any, long_search_attack: str
     results = run(searcher, SearchRequest(q=text), labels=corpus.LABELS)
     assert time.perf_counter() - started < 1
     _check_safe(results)
-    assert len(normalize_query(text)) <= sq.MAX_QUERY_CHARS
+    assert len(normalize_query(text)) <= MAX_QUERY_CHARS
 
 
 def test_attack_strings_as_parameters(corpus: Any, searcher: Any, search_attack: str) -> None:
@@ -680,7 +674,7 @@ def test_normalize_query_caps_nesting_and_pairs_quotes() -> None:
     assert normalize_query("a\u200bb\u202e\x00c") == "ab c"
     assert normalize_query("ﬁche\n\tlaverie") == "fiche laverie"
     long = normalize_query("(" * 300 + "mot " * 300)
-    assert len(long) <= sq.MAX_QUERY_CHARS and long.endswith("))))")
+    assert len(long) <= MAX_QUERY_CHARS and long.endswith("))))")
 
 
 @settings(
@@ -779,15 +773,15 @@ def test_index_journal_id(searcher: Any) -> None:
 def test_fast_and_public_posting_reads_agree(
     corpus: Any, searcher: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sq.clear_caches()
+    caches.clear_caches()
     fast = search_all(corpus, searcher)
     assert fast and not [r for r in caplog.records if r.levelname == "WARNING"]
-    sq.clear_caches()
-    monkeypatch.setattr(sq, "FAST_POSTINGS", False)
+    caches.clear_caches()
+    monkeypatch.setattr(fastread, "FAST_POSTINGS", False)
     try:
         assert search_all(corpus, searcher) == fast
     finally:
-        sq.clear_caches()
+        caches.clear_caches()
 
 
 def search_all(corpus: Any, searcher: Any) -> list[tuple[str, float | None]]:
@@ -804,7 +798,7 @@ def test_results_are_cached_per_generation(corpus: Any, tmp_path: Path) -> None:
     try:
         other = ix.searcher()  # another thread's searcher on the same generation
         try:
-            assert sq._generation(other) is sq._generation(searcher)
+            assert caches.generation(other) is caches.generation(searcher)
         finally:
             other.close()
         first = run(searcher, SearchRequest(q="laverie"), labels=corpus.LABELS)
@@ -823,9 +817,9 @@ def test_results_are_cached_per_generation(corpus: Any, tmp_path: Path) -> None:
         )
         writer.update_document(**document_from(extra, corpus.REGIE_BY_ID[1], corpus.LABELS))
         writer.commit(merge=False)
-        old_generation = sq._generation(searcher)
+        old_generation = caches.generation(searcher)
         searcher = searcher.refresh()
-        assert sq._generation(searcher) is not old_generation
+        assert caches.generation(searcher) is not old_generation
         after = run(searcher, SearchRequest(q="laverie"), labels=corpus.LABELS)
         assert after.total == first.total + 1
         assert "nouvelle-laverie" in slugs(after)
@@ -855,18 +849,18 @@ def test_phrase_verification_matches_whoosh(
 ) -> None:
     from whoosh import query as wq
 
-    monkeypatch.setattr(sq, "FAST_POSTINGS", fast)
-    sq.clear_caches()
+    monkeypatch.setattr(fastread, "FAST_POSTINGS", fast)
+    caches.clear_caches()
     try:
-        gen = sq._generation(searcher)
-        found = set(sq._from_bits(gen.phrase(searcher.reader(), words, gen.visible)))
+        gen = caches.generation(searcher)
+        found = set(bitsets.from_bits(gen.phrase(searcher.reader(), words, gen.visible)))
         exact = set(searcher.docs_for_query(wq.Phrase("spell", list(words)))) & gen.visible_docs
-        if any(w in sq._STOP_WORDS for w in words):
+        if any(w in caches.STOP_WORDS for w in words):
             assert exact <= found  # a stop word only keeps its place
         else:
             assert found == exact
     finally:
-        sq.clear_caches()
+        caches.clear_caches()
 
 
 def test_stop_words_in_a_phrase_keep_their_place(search: Any) -> None:
@@ -920,5 +914,5 @@ def test_fast_field_lengths_match_whoosh(searcher: Any, monkeypatch: pytest.Monk
             expected = [leaf.doc_field_length(d, name, 0) or 0 for d in range(count)]
             with monkeypatch.context() as patch:
                 patch.setattr(leaf, "doc_field_length", unused)
-                assert sq._lengths(leaf, name, count) == expected
+                assert fastread.lengths(leaf, name, count) == expected
             assert any(expected)

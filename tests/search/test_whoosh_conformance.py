@@ -5,7 +5,7 @@ Run against the pinned distribution (`whoosh3`) by `make test`, and against
 Whoosh upgrade or a switch of distribution fails here rather than in production.
 
 The tests need no database: `SearchIndex.searcher()`, `merge_small()` and the fast
-posting readers of `search.query` work on the index directory alone.
+readers of `search.fastread` work on the index directory alone.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from whoosh import index as whoosh_index
 from whoosh.index import LockError
 from whoosh.query import Term
 
-from resource_centre.search import query as search_query
+from resource_centre.search import caches, fastread
 from resource_centre.search.indexer import CURRENT, SearchIndex, _MergeSmallest
 from resource_centre.search.schema import META_SLUG, build_schema, meta_document
 
@@ -206,7 +206,7 @@ def test_idle_merge_commits_nothing_when_there_is_nothing_to_merge(live):
     assert _ix(live).latest_generation() == merged
 
 
-# --- The fast paths of search.query read Whoosh internals: they must equal the public API ---
+# --- The fast readers of search.fastread read Whoosh internals: they must equal the API ---
 
 
 @pytest.fixture
@@ -223,12 +223,12 @@ def segmented(live: SearchIndex) -> SearchIndex:
 
 
 def _postings(reader: Any, field: str, word: str, fast: bool, monkeypatch) -> list[Any]:
-    monkeypatch.setattr(search_query, "FAST_POSTINGS", fast)
+    monkeypatch.setattr(fastread, "FAST_POSTINGS", fast)
     out = []
     for leaf, _offset in reader.leaf_readers():
         btext = word.encode()
         if (field, btext) in leaf:
-            ids, weights = search_query._leaf_postings(leaf, field, btext)
+            ids, weights = fastread.leaf_postings(leaf, field, btext)
             # The fast path may include deleted documents (callers intersect with the
             # live set); compare what is left.
             kept = [(d, round(w, 6)) for d, w in zip(ids, weights) if not leaf.is_deleted(d)]
@@ -257,8 +257,8 @@ def test_fast_position_reads_equal_the_public_api(segmented, monkeypatch):
     )
 
     def read(fast: bool) -> list[tuple[int, list[int]]]:
-        monkeypatch.setattr(search_query, "FAST_POSTINGS", fast)
-        return [(d, list(p)) for d, p in search_query._positions(reader, "compost", docs)]
+        monkeypatch.setattr(fastread, "FAST_POSTINGS", fast)
+        return [(d, list(p)) for d, p in fastread.positions(reader, "spell", "compost", docs)]
 
     fast, public = read(True), read(False)
     assert fast and fast == public
@@ -268,10 +268,22 @@ def test_fast_field_lengths_equal_the_public_api(segmented):
     reader = segmented.searcher().reader()
     for leaf, _ in reader.leaf_readers():
         count = leaf.doc_count_all()
-        fast = search_query._lengths(leaf, "body", count)
+        fast = fastread.lengths(leaf, "body", count)
         public = [leaf.doc_field_length(d, "body", 0) or 0 for d in range(count)]
         assert fast == public
         assert hasattr(leaf, "_perdoc") and hasattr(leaf._perdoc, "_cached_reader")
+
+
+def test_the_fast_readers_pass_their_own_check(segmented, monkeypatch, caplog):
+    """`fastread.self_check` (run for each new generation) finds the fast readers right on
+    this distribution: were it not, the process would silently run on the slow path."""
+    monkeypatch.setattr(fastread, "FAST_POSTINGS", True)
+    caplog.set_level("DEBUG", logger=fastread.__name__)
+    reader = segmented.searcher().reader()
+    assert len(list(reader.leaf_readers())) > 1
+    assert fastread.self_check(reader) is True
+    assert fastread.fast_path_enabled() is True
+    assert not caplog.records
 
 
 def test_idle_merge_settles_when_whooshs_policy_would_merge_nothing(live):
@@ -341,7 +353,7 @@ def test_our_code_never_refreshes_a_searcher():
     2.7.5 alike (replaced documents stay visible): we reopen instead."""
     import ast
 
-    package = Path(search_query.__file__).resolve().parents[1]
+    package = Path(fastread.__file__).resolve().parents[1]
     callers = [
         f"{path.relative_to(package)}:{node.lineno}"
         for path in package.rglob("*.py")
@@ -354,17 +366,17 @@ def test_our_code_never_refreshes_a_searcher():
 
 
 def test_generation_key_changes_with_each_commit_and_deletion(live):
-    """The per-generation caches of search.query are keyed on TOC generation, segments and
+    """The per-generation caches of search.caches are keyed on TOC generation, segments and
     deletion counts; a commit (even a deletion alone) must give a new key."""
-    keys = {search_query._generation_key(live.searcher())}
+    keys = {caches.generation_key(live.searcher())}
     writer = _ix(live).writer()
     writer.delete_by_term("slug", "fiche-1")
     writer.commit(merge=False)
-    keys.add(search_query._generation_key(live.searcher()))
+    keys.add(caches.generation_key(live.searcher()))
     writer = _ix(live).writer()
     writer.update_document(**_doc("fiche-0", 2))
     writer.commit(merge=True)
-    keys.add(search_query._generation_key(live.searcher()))
+    keys.add(caches.generation_key(live.searcher()))
     assert len(keys) == 3
     reader = live.searcher().reader()
     assert isinstance(reader.generation(), int)
@@ -380,7 +392,7 @@ def test_fast_paths_read_the_internals_without_falling_back(segmented, caplog):
 
     assert callable(byte_to_length) and isinstance(FilterMatcher, type)
     reader = segmented.searcher().reader()
-    caplog.set_level("DEBUG", logger=search_query.__name__)
+    caplog.set_level("DEBUG", logger=fastread.__name__)
     for leaf, _ in reader.leaf_readers():
         if ("body", b"compost") not in leaf:
             continue
@@ -398,7 +410,7 @@ def test_fast_paths_read_the_internals_without_falling_back(segmented, caplog):
         # Field lengths: the column read directly, one byte per document.
         column = leaf._perdoc._cached_reader("_body_len", LENGTHS_COLUMN)
         assert column is not None and len(list(column)) == leaf.doc_count_all()
-        search_query._leaf_postings(leaf, "body", b"compost")
+        fastread.leaf_postings(leaf, "body", b"compost")
     # Positions: Whoosh's `Positions` value is a count then pickled deltas.
     decode = reader.schema["spell"].format.decode_positions
     for leaf, _ in reader.leaf_readers():
@@ -407,6 +419,6 @@ def test_fast_paths_read_the_internals_without_falling_back(segmented, caplog):
             value = matcher.value()
             data = value[4:] if value.endswith(b".") else value[4:] + b"."
             deltas = pickle.loads(data)  # our own test index
-            assert list(search_query._decode_positions(value, decode)) == list(decode(value))
+            assert list(fastread.decode_positions(value, decode)) == list(decode(value))
             assert sum(deltas) == list(decode(value))[-1]
     assert not [r for r in caplog.records if "fast" in r.getMessage()]

@@ -278,7 +278,7 @@ def test_zero_result_search_reaches_the_radar_and_needs_can_be_reported(client, 
         follow_redirects=False,
     )
     assert response.status_code == 303
-    app.state.search.log.flush()
+    app.state.search_log.flush()
     with read_session(app.state.engine) as session:
         need = session.execute(select(CapitalisationRequest)).scalar_one()
         assert need.filters == {"theme": ["agriculture-urbaine"]}
@@ -341,7 +341,7 @@ def test_opened_results_are_counted_and_searches_without_click_are_shown(client,
     link = re.search(r'href="(/fiches/laverie-solidaire-du-canal\?s=[0-9a-f]{16})"', page).group(1)
     assert client.get(link).status_code == 200
     client.get("/fiches", params={"q": "jardin"})  # results shown, none opened
-    app.state.search.log.flush()
+    app.state.search_log.flush()
     from resource_centre.models import SearchClick
 
     with read_session(app.state.engine) as session:

@@ -26,7 +26,7 @@ from resource_centre.corpus import import_corpus
 from resource_centre.db import make_engine, migrate, read_session, write_session
 from resource_centre.models import SearchLog, User
 from resource_centre.radar import SearchLogWriter
-from resource_centre.search.query import SearchRequest
+from resource_centre.search.request import SearchRequest
 from resource_centre.web.app import create_app
 from tests.conftest import TEST_KNOWLEDGE, attack_cases, make_settings
 from tests.web.conftest import PASSWORD, csrf_of, login

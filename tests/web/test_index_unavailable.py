@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from resource_centre.search.indexer import CURRENT, LOCK_FILE, WriterLock
-from resource_centre.web.searching import INDEX_UNAVAILABLE
+from resource_centre.search.indexer import CURRENT, LOCK_FILE
+from resource_centre.search.lock import WriterLock
+from resource_centre.search.service import INDEX_UNAVAILABLE
 from tests.conftest import ROOT, TEST_KNOWLEDGE
 from tests.test_consistency import CLI, Server
 

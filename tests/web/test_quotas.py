@@ -155,7 +155,7 @@ def test_clicks_are_logged_up_to_the_limit_per_address(client, app):
     for _ in range(CLICKS_PER_WINDOW + 5):
         page = client.get(f"/fiches/laverie-solidaire-du-canal?s={token}")
         assert page.status_code == 200  # the page is always served
-    app.state.search.log.flush()
+    app.state.search_log.flush()
     deadline = time.monotonic() + 5  # the log thread may be writing its own batch
     while count(app, SearchClick) < CLICKS_PER_WINDOW and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -1,7 +1,7 @@
 """The search flow shared by the library pages and the JSON API.
 
-Bounds the parameters, runs the query on this thread's searcher, and logs the search for
-the curators' analytics (in a background thread, so a search never waits for a write).
+Bounds the parameters, runs the query on a pooled searcher, and logs the search for the
+curators' analytics (in a background thread, so a search never waits for a write).
 """
 
 from __future__ import annotations
@@ -10,23 +10,19 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from typing import Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
 
 from resource_centre.db import read_session
 from resource_centre.models import WriteUp
-from resource_centre.radar import RETENTION_DAYS, SearchLogWriter
 from resource_centre.search.indexer import IndexUnavailable, SearchIndex
 from resource_centre.search.labels import Labels, load_labels
-from resource_centre.search.query import (
-    FacetValue,
-    Hit,
-    SearchRequest,
-    SearchResults,
-    more_like_this,
-    request_from_params,
-    run,
-)
+from resource_centre.search.query import more_like_this, run
+from resource_centre.search.request import SearchRequest, request_from_params
+from resource_centre.search.results import FacetValue, Hit, SearchResults
 from resource_centre.taxonomy import FACETS
 
 log = logging.getLogger(__name__)
@@ -36,18 +32,45 @@ INDEX_UNAVAILABLE = (
 )
 
 
-class SearchService:
-    """One per process: labels cache, searches, related fiches, search log."""
+class DatabaseBodies:
+    """The fiches' plain text from the database, for body highlights (a `FicheBodies`)."""
 
-    def __init__(
-        self, engine: Engine, index: SearchIndex, *, retention_days: int = RETENTION_DAYS
-    ) -> None:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, slugs: list[str]) -> dict[str, str]:
+        if not slugs:
+            return {}
+        try:
+            with read_session(self.engine) as session:
+                rows = session.execute(
+                    select(WriteUp.slug, WriteUp.plain_text).where(col(WriteUp.slug).in_(slugs))
+                ).all()
+        except SQLAlchemyError:  # highlights are optional: the results come without them
+            log.warning("fiche bodies unavailable for highlights", exc_info=True)
+            return {}
+        return dict(rows)
+
+
+class SearchLog(Protocol):
+    """Where searches are recorded for the curators' radar (`radar.SearchLogWriter`)."""
+
+    def add(
+        self, request: SearchRequest, total: int, elapsed_ms: float, source: str, token: str = ""
+    ) -> None: ...
+
+
+class SearchService:
+    """One per process: labels cache, searches, related fiches; searches go to `log`."""
+
+    def __init__(self, engine: Engine, index: SearchIndex, *, log: SearchLog) -> None:
         self.engine = engine
         self.index = index
+        self.bodies = DatabaseBodies(engine)
         self._labels: Labels = {}
         self._labels_at = 0.0
         self._lock = threading.Lock()
-        self.log = SearchLogWriter(engine, retention_days=retention_days)
+        self.log = log
 
     def labels(self) -> Labels:
         """Facet labels from the database, cached for a few seconds."""
@@ -75,9 +98,9 @@ class SearchService:
         started = time.perf_counter()
         try:
             with self.index.searching() as searcher:
-                results = run(searcher, request, labels=self.labels(), body_text=self.body_text)
+                results = run(searcher, request, labels=self.labels(), body_text=self.bodies)
         except IndexUnavailable:
-            return empty_results(request, [*request.notices, INDEX_UNAVAILABLE])
+            return empty_results(request, [*request.notices, INDEX_UNAVAILABLE], unavailable=True)
         elapsed = (time.perf_counter() - started) * 1000
         if request.q.strip() or request.filters:
             self.log.add(request, results.total, elapsed, source, token)
@@ -90,19 +113,18 @@ class SearchService:
         except IndexUnavailable:
             return []
 
-    def body_text(self, slugs: list[str]) -> dict[str, str]:
-        """Plain text of the fiches' sections, for highlights (bodies are not stored)."""
-        if not slugs:
-            return {}
-        with read_session(self.engine) as session:
-            rows = session.execute(
-                select(WriteUp.slug, WriteUp.plain_text).where(WriteUp.slug.in_(slugs))  # type: ignore[attr-defined]
-            ).all()
-        return dict(rows)
 
-
-def empty_results(request: SearchRequest, notices: list[str]) -> SearchResults:
+def empty_results(
+    request: SearchRequest, notices: list[str], *, unavailable: bool = False
+) -> SearchResults:
+    """A page without hits (every facet empty) for a request that could not be run."""
     return SearchResults(
-        hits=[], total=0, page=request.page, page_size=request.page_size,
-        facets={f: list[FacetValue]() for f in FACETS}, suggestion=None, notices=notices,
-    )  # fmt: skip
+        hits=[],
+        total=0,
+        page=request.page,
+        page_size=request.page_size,
+        facets={f: list[FacetValue]() for f in FACETS},
+        suggestion=None,
+        notices=notices,
+        unavailable=unavailable,
+    )

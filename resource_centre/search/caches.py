@@ -1,0 +1,362 @@
+"""Per index generation caches: what every search of that generation shares.
+
+A generation is identified by its content (TOC generation, segment ids and deletions), so
+the searchers of all threads share it and a commit starts a new one. `Generation` caches the
+visible documents, one bitset per facet value and per start year, the sort orders, the BM25
+length norms, the terms read so far (bitset + BM25F score per document, within a size
+budget) and LRUs of results and related fiches; the last three generations are kept.
+Building a generation's caches first checks the fast index readers (`fastread.self_check`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from whoosh import qparser
+from whoosh.qparser import syntax
+from whoosh.reading import TermNotFound
+
+from resource_centre.search import fastread
+from resource_centre.search.analysis import french_stop_words
+from resource_centre.search.bitsets import from_bits, to_bits
+from resource_centre.search.request import FACETS
+from resource_centre.search.results import Hit
+from resource_centre.search.schema import KIND_FICHE, PHRASE_FIELD, TEXT_FIELDS
+from resource_centre.search.textquery import make_parser
+
+logger = logging.getLogger(__name__)
+
+PUBLISHED = "published"
+BM25_B = 0.75  # Whoosh's BM25F defaults
+BM25_K1 = 1.2
+STOP_WORDS = french_stop_words()
+
+RESULT_CACHE_SIZE = 256
+_YEAR_RANGE_CACHE_SIZE = 32
+_TERM_CACHE_BUDGET = 1_000_000  # postings kept in cached terms, per generation (~100 MB max)
+_MISSING_DATE = 2**64 - 1  # the DATETIME column's value for "no date"
+_MISSING_YEAR = 2**31 - 1  # the 32-bit NUMERIC column's value for "no year"
+
+
+@dataclass
+class Term:
+    """A stem's matching documents and their BM25F score (summed over the text fields)."""
+
+    bits: int
+    scores: dict[int, float]
+
+
+@dataclass
+class Core:
+    """The label-free part of a result, as cached."""
+
+    hits: list[Hit]
+    total: int
+    counts: dict[str, list[tuple[str, int]]]
+    suggestion: str | None
+    notices: list[str]
+
+
+class Generation:
+    """What is computed once per index generation (one IndexReader object)."""
+
+    def __init__(self, searcher: Any) -> None:
+        reader = searcher.reader()
+        self.lock = threading.Lock()
+        self.size = size = reader.doc_count_all()
+        self.doc_count = reader.doc_count()
+        fiche = fastread.postings(reader, "kind", KIND_FICHE)
+        published = fastread.postings(reader, "status", PUBLISHED)
+        visible_docs = fiche & published
+        self.visible_docs = frozenset(visible_docs)
+        self.visible = to_bits(visible_docs, size)
+        self.visible_count = len(visible_docs)
+
+        self.facet_bits: dict[str, dict[str, int]] = {}
+        for facet in FACETS:
+            values: dict[str, int] = {}
+            for btext in reader.lexicon(facet):
+                docs = fastread.postings(reader, facet, btext) & visible_docs
+                if docs:
+                    values[btext.decode("utf-8")] = to_bits(docs, size)
+            self.facet_bits[facet] = values
+
+        year_start: dict[int, int] = {}
+        year_end: dict[int, int] = {}
+        published_at = [-1] * size
+        title_sort = [""] * size
+        self.norms: dict[str, list[float]] = {}
+        averages = {f: (searcher.avg_field_length(f, 0) or 1.0) for f in TEXT_FIELDS}
+        norms: dict[str, list[float]] = {f: [] for f in TEXT_FIELDS}
+        for leaf, offset in reader.leaf_readers():
+            count = leaf.doc_count_all()
+            starts = fastread.column(leaf, "year_start", count, _MISSING_YEAR)
+            ends = fastread.column(leaf, "year_end", count, _MISSING_YEAR)
+            dates = fastread.column(leaf, "published_at", count, _MISSING_DATE, translate=False)
+            titles = fastread.column(leaf, "title_sort", count, "")
+            for local in range(count):
+                docnum = offset + local
+                if docnum not in visible_docs:
+                    continue
+                if starts[local] != _MISSING_YEAR:
+                    year_start[docnum] = starts[local]
+                if ends[local] != _MISSING_YEAR:
+                    year_end[docnum] = ends[local]
+                if dates[local] != _MISSING_DATE:
+                    published_at[docnum] = dates[local]
+                if isinstance(titles[local], str):
+                    title_sort[docnum] = titles[local]
+            for name in TEXT_FIELDS:
+                factor = BM25_K1 * BM25_B / averages[name]
+                constant = BM25_K1 * (1 - BM25_B)
+                norms[name].extend(
+                    constant + factor * n for n in fastread.lengths(leaf, name, count)
+                )
+        self.norms = norms
+        self.year_start = year_start
+        self.year_end = year_end
+        years: dict[int, list[int]] = {}
+        for docnum, year in year_start.items():
+            years.setdefault(year, []).append(docnum)
+        self.year_bits = {year: to_bits(docs, size) for year, docs in years.items()}
+
+        ordered = sorted(visible_docs)
+        self.order: dict[str, list[int]] = {
+            "recent": sorted(ordered, key=lambda d: (-published_at[d], title_sort[d])),
+            "title": sorted(ordered, key=lambda d: title_sort[d]),
+        }
+        self.rank: dict[str, list[int]] = {}
+        for name, docs in self.order.items():
+            rank = [size] * size
+            for position, docnum in enumerate(docs):
+                rank[docnum] = position
+            self.rank[name] = rank
+
+        self.regie_names: dict[str, str] = {}
+        for slug, bits in self.facet_bits["regie"].items():
+            first = (bits & -bits).bit_length() - 1
+            name = searcher.stored_fields(first).get("regie_name")
+            if isinstance(name, str) and name:
+                self.regie_names[slug] = name
+
+        self.parsers: dict[str, qparser.QueryParser] = {
+            "and": make_parser(searcher.schema, syntax.AndGroup),
+            "or": make_parser(searcher.schema, syntax.OrGroup),
+        }
+        self.results: OrderedDict[tuple[Any, ...], Core] = OrderedDict()
+        self.related: OrderedDict[tuple[str, int], list[Hit]] = OrderedDict()
+        self.year_ranges: OrderedDict[tuple[int | None, int | None], int] = OrderedDict()
+        self.terms: OrderedDict[tuple[str, Any], Term] = OrderedDict()
+        self.terms_size = 0
+
+    def _remember(self, key: tuple[str, Any], entry: Term) -> None:
+        with self.lock:
+            if key in self.terms:
+                return
+            self.terms[key] = entry
+            self.terms_size += len(entry.scores) + 1
+            while self.terms_size > _TERM_CACHE_BUDGET and len(self.terms) > 1:
+                _, old = self.terms.popitem(last=False)
+                self.terms_size -= len(old.scores) + 1
+
+    def _recall(self, key: tuple[str, Any]) -> Term | None:
+        with self.lock:
+            found = self.terms.get(key)
+            if found is not None:
+                self.terms.move_to_end(key)
+            return found
+
+    def stem(self, reader: Any, text: str) -> Term:
+        """Return the visible documents holding a stem in a text field, with their score."""
+        key = ("stem", text)
+        found = self._recall(key)
+        if found is not None:
+            return found
+        scores: dict[int, float] = {}
+        total = self.size or 1
+        for name in reversed(TEXT_FIELDS):  # body first: the longest list fills the dict
+            try:
+                frequency = reader.doc_frequency(name, text)
+            except (TermNotFound, KeyError):
+                frequency = 0
+            if not frequency:
+                continue
+            k = (math.log(total / (frequency + 1)) + 1) * (BM25_K1 + 1)
+            norm = self.norms[name]
+            for ids, weights in fastread.read_postings(reader, name, text):
+                if not scores:
+                    scores = {d: k * w / (w + norm[d]) for d, w in zip(ids, weights, strict=True)}
+                    continue
+                get = scores.get
+                for d, w in zip(ids, weights, strict=True):
+                    scores[d] = get(d, 0.0) + k * w / (w + norm[d])
+        entry = Term(to_bits(scores, self.size) & self.visible, scores)
+        self._remember(key, entry)
+        return entry
+
+    def spell_bits(self, reader: Any, word: str) -> int:
+        """Return the visible documents holding an exact (folded, unstemmed) word."""
+        key = ("word", word)
+        found = self._recall(key)
+        if found is not None:
+            return found.bits
+        docs = (d for ids, _ in fastread.read_postings(reader, PHRASE_FIELD, word) for d in ids)
+        bits = to_bits(docs, self.size) & self.visible
+        self._remember(key, Term(bits, {}))
+        return bits
+
+    def phrase(self, reader: Any, words: tuple[str, ...], within: int) -> int:
+        """Return the documents of `within` holding an exact phrase (folded, unstemmed).
+
+        Stop words inside a phrase only keep their place: "régie de quartier" matches
+        "régie", any word, "quartier". Only the phrase's words' positions in the candidate
+        documents are read.
+        """
+        content = [(i, w) for i, w in enumerate(words) if w not in STOP_WORDS]
+        if not content:
+            content = list(enumerate(words))
+        unrestricted = within == self.visible
+        key = ("phrase", words)
+        if unrestricted:
+            found = self._recall(key)
+            if found is not None:
+                return found.bits
+        candidates = within
+        for _, word in content:
+            if not candidates:
+                break
+            candidates &= self.spell_bits(reader, word)
+        if len(content) > 1 and candidates:
+            candidates = verify_phrase(reader, content, from_bits(candidates), self.size)
+        if unrestricted:
+            self._remember(key, Term(candidates, {}))
+        return candidates
+
+    def year_range(self, year_min: int | None, year_max: int | None) -> int:
+        """Return the visible documents whose years overlap [year_min, year_max]."""
+        key = (year_min, year_max)
+        with self.lock:
+            found = self.year_ranges.get(key)
+        if found is not None:
+            return found
+        low = year_min if year_min is not None else -(10**9)
+        high = year_max if year_max is not None else 10**9
+        ends = self.year_end
+        bits = to_bits(
+            (
+                d
+                for d, start in self.year_start.items()
+                if start <= high and ends.get(d, 10**9) >= low
+            ),
+            self.size,
+        )
+        with self.lock:
+            self.year_ranges[key] = bits
+            while len(self.year_ranges) > _YEAR_RANGE_CACHE_SIZE:
+                self.year_ranges.popitem(last=False)
+        return bits
+
+    def cached(self, key: tuple[Any, ...]) -> Core | None:
+        """Return a cached result, if any."""
+        with self.lock:
+            found = self.results.get(key)
+            if found is not None:
+                self.results.move_to_end(key)
+            return found
+
+    def store(self, key: tuple[Any, ...], core: Core) -> None:
+        """Cache a result (LRU)."""
+        with self.lock:
+            self.results[key] = core
+            while len(self.results) > RESULT_CACHE_SIZE:
+                self.results.popitem(last=False)
+
+
+_GENERATIONS: OrderedDict[tuple[Any, ...], Generation] = OrderedDict()
+_GENERATIONS_LOCK = threading.Lock()
+_BUILDING: dict[tuple[Any, ...], threading.Lock] = {}  # generation key → its builder's lock
+_MAX_GENERATIONS = 3  # a process's threads may briefly use different generations
+
+
+def generation_key(searcher: Any) -> tuple[Any, ...]:
+    """Identify an index generation by its content: TOC generation, segments, deletions.
+
+    Segment ids are random per segment, so two index directories never share a key, while
+    the searchers of several threads on the same generation share one set of caches.
+    """
+    reader = searcher.reader()
+    segments = reader.segments() or []
+    return (
+        reader.generation(),
+        tuple((segment.segment_id(), segment.deleted_count()) for segment in segments),
+        reader.doc_count_all(),
+    )
+
+
+def generation(searcher: Any) -> Generation:
+    """Return the caches of the searcher's index generation, building them on first use."""
+    key = generation_key(searcher)
+    with _GENERATIONS_LOCK:
+        found = _GENERATIONS.get(key)
+        if found is not None:
+            _GENERATIONS.move_to_end(key)
+            return found
+        building = _BUILDING.setdefault(key, threading.Lock())
+    # One thread builds a new generation's caches; the others wait for it rather than
+    # each building the same (after a commit, every busy thread would otherwise do it).
+    with building:
+        with _GENERATIONS_LOCK:
+            found = _GENERATIONS.get(key)
+        if found is not None:
+            return found
+        # Check the fast readers on this generation before its caches are read with them.
+        if fastread.fast_path_enabled() and not fastread.self_check(searcher.reader()):
+            with _GENERATIONS_LOCK:
+                _GENERATIONS.clear()  # built with the fast readers, which cannot be trusted
+        built = Generation(searcher)
+        with _GENERATIONS_LOCK:  # published before the waiting threads get the lock
+            _BUILDING.pop(key, None)
+            found = _GENERATIONS.setdefault(key, built)
+            _GENERATIONS.move_to_end(key)
+            while len(_GENERATIONS) > _MAX_GENERATIONS:
+                _GENERATIONS.popitem(last=False)
+            return found
+
+
+def warm_up(searcher: Any) -> None:
+    """Build the caches of the searcher's index generation now (after start-up or a commit)."""
+    generation(searcher)
+
+
+def clear_caches() -> None:
+    """Forget every cached generation (the next search rebuilds what it needs)."""
+    with _GENERATIONS_LOCK:
+        _GENERATIONS.clear()
+
+
+def verify_phrase(
+    reader: Any, content: list[tuple[int, str]], candidates: list[int], size: int
+) -> int:
+    """Keep the candidates where the words sit at their offsets (rarest word first)."""
+    frequencies = {w: reader.doc_frequency(PHRASE_FIELD, w) for _, w in content}
+    starts: dict[int, set[int]] | None = None
+    for offset, word in sorted(content, key=lambda item: frequencies[item[1]]):
+        docs = candidates if starts is None else sorted(starts)
+        found: dict[int, set[int]] = {}
+        shift = (-offset).__add__
+        for docnum, positions in fastread.positions(reader, PHRASE_FIELD, word, docs):
+            if starts is None:
+                found[docnum] = set(map(shift, positions) if offset else positions)
+                continue
+            here = starts[docnum].intersection(map(shift, positions) if offset else positions)
+            if here:
+                found[docnum] = here
+        starts = found
+        if not starts:
+            return 0
+    return to_bits(starts or (), size)

@@ -1,0 +1,160 @@
+"""Result cards with highlights: the searched words in `<mark>`, HTML-escaped.
+
+Titles and summaries are stored in the index; bodies are not, so they come from a
+`FicheBodies` (the database's, in `service.py`) and only for the hits that hold a searched
+word.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from resource_centre.search.caches import Generation
+from resource_centre.search.results import Hit, hit_from_stored
+from resource_centre.search.textquery import WORD_RE, stem
+from resource_centre.taxonomy import fold
+
+
+class FicheBodies(Protocol):
+    """The plain text of some fiches, by slug (those it does not know are left out)."""
+
+    def __call__(self, slugs: list[str]) -> Mapping[str, str]: ...
+
+
+def hits(
+    searcher: Any,
+    gen: Generation,
+    ranked: list[tuple[int, float | None]],
+    stems: list[str],
+    bodies_of: FicheBodies | None,
+) -> list[Hit]:
+    """Build the result cards of ranked documents, with the searched stems highlighted."""
+    stored = [(searcher.stored_fields(d), d, score) for d, score in ranked]
+    bodies: Mapping[str, str] = {}
+    if bodies_of is not None and stems and stored:
+        # Only fetch the bodies of the fiches that hold one of the searched words.
+        reader = searcher.reader()
+        terms = [gen.stem(reader, s).scores for s in stems]
+        slugs = [str(f.get("slug")) for f, d, _ in stored if any(d in t for t in terms)]
+        if slugs:
+            fetched = bodies_of(slugs)
+            bodies = fetched if isinstance(fetched, Mapping) else {}
+    wanted = frozenset(stems)
+    cards = []
+    for fields, _docnum, score in stored:
+        highlights: dict[str, str] = {}
+        if wanted:
+            for name in ("title", "summary"):
+                marked = highlight(str(fields.get(name, "")), wanted, whole=True)
+                if marked:
+                    highlights[name] = marked
+            text = bodies.get(str(fields.get("slug")))
+            if isinstance(text, str) and text:
+                marked = highlight(text, wanted, whole=False)
+                if marked:
+                    highlights["body"] = marked
+        cards.append(hit_from_stored(fields, score, highlights))
+    return cards
+
+
+FRAGMENT_CHARS = 180
+MAX_FRAGMENTS = 2
+
+
+def highlight(text: str, stems: Iterable[str], *, whole: bool) -> str:
+    """Return HTML-escaped text with the searched words in `<mark>`; "" if none is found.
+
+    `whole=True` marks all of a short text; otherwise up to two fragments around the
+    first matches of a long text are returned (whitespace collapsed, "…" at the cuts).
+    """
+    terms = frozenset(stems)
+    if not text or not terms:
+        return ""
+    spans: list[tuple[int, int]] = []
+    limit = None if whole else MAX_FRAGMENTS * 4
+    for start, stop in _candidate_words(text, terms, whole=whole):
+        word = text[start:stop]
+        if len(word) <= 100 and stem(word) in terms:
+            spans.append((start, stop))
+            if limit is not None and len(spans) >= limit:
+                break
+    if not spans:
+        return ""
+    if whole:
+        return _mark(text, 0, len(text), spans)
+    windows: list[list[tuple[int, int]]] = []
+    for span in spans:
+        if windows and span[1] - windows[-1][0][0] <= FRAGMENT_CHARS:
+            windows[-1].append(span)
+        elif len(windows) < MAX_FRAGMENTS:
+            windows.append([span])
+        else:
+            break
+    parts = []
+    begin = finish = 0
+    for index, group in enumerate(windows):
+        first, last = group[0][0], group[-1][1]
+        room = max(0, FRAGMENT_CHARS - (last - first)) // 2
+        begin = _word_start(text, max(0, first - room))
+        if index == 0 and begin > 0:
+            parts.append("…")
+        elif index > 0:
+            parts.append(" … ")  # one ellipsis between two fragments, not two
+        finish = _word_end(text, min(len(text), last + room))
+        parts.append(" ".join(_mark(text, begin, finish, group).split()))
+    if finish < len(text):
+        parts.append("…")
+    return "".join(parts)
+
+
+def _candidate_words(text: str, terms: frozenset[str], *, whole: bool) -> Iterable[tuple[int, int]]:
+    """Spans of the words that may stem to one of `terms`.
+
+    Stemming every word of a long body costs milliseconds per hit; instead, the folded text
+    is searched for words starting like a stem (its first letters: "cheval" also finds
+    "chevaux"), and only those are stemmed. Short texts, and texts whose folding changes
+    their length, are scanned word by word.
+    """
+    folded = fold(text) if not whole and len(text) > 1500 else ""
+    if len(folded) != len(text):
+        for match in WORD_RE.finditer(text):
+            yield match.span()
+        return
+    prefixes = sorted({t[: max(3, len(t) - 2)] for t in terms}, key=len, reverse=True)
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in prefixes) + r")\w*")
+    for match in pattern.finditer(folded):
+        yield match.span()
+
+
+def _word_start(text: str, index: int) -> int:
+    """Move an index forward to the start of a word (at most 20 characters)."""
+    for step in range(20):
+        position = index + step
+        if position <= 0 or position >= len(text) or text[position - 1].isspace():
+            return min(position, len(text))
+    return index
+
+
+def _word_end(text: str, index: int) -> int:
+    """Move an index back to the end of a word (at most 20 characters)."""
+    for step in range(20):
+        position = index - step
+        if position >= len(text) or position <= 0 or text[position].isspace():
+            return max(position, 0)
+    return index
+
+
+def _mark(text: str, begin: int, end: int, spans: list[tuple[int, int]]) -> str:
+    out = []
+    position = begin
+    for start, stop in spans:
+        if start < position or stop > end:
+            continue
+        out.append(html.escape(text[position:start]))
+        out.append("<mark>" + html.escape(text[start:stop]) + "</mark>")
+        position = stop
+    out.append(html.escape(text[position:end]))
+    return "".join(out)
