@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from slugify import slugify
-from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import Regie, Term, User, WriteUp
@@ -38,8 +38,8 @@ def usage(session: Session, vocabulary: str) -> dict[str, int]:
     vocab = VOCABULARY_BY_NAME[vocabulary]
     counts: dict[str, int] = {}
     if vocab.name == "regions":
-        stmt = select(Regie.region, func.count(WriteUp.id)).join(
-            WriteUp, WriteUp.regie_id == Regie.id
+        stmt = select(Regie.region, func.count(col(WriteUp.id))).join(
+            WriteUp, col(WriteUp.regie_id) == Regie.id
         )
         for region, count in session.execute(stmt.group_by(Regie.region)):
             counts[region] = count
@@ -61,7 +61,7 @@ def add_term(session: Session, *, actor: User, vocabulary: str, label: str, slug
     if not slug:
         raise CatalogueError("identifiant invalide")
     exists = session.execute(
-        select(Term.id).where(Term.vocabulary == vocabulary, Term.slug == slug)
+        select(col(Term.id)).where(Term.vocabulary == vocabulary, Term.slug == slug)
     ).first()
     if exists:
         raise CatalogueError(f"la valeur « {slug} » existe déjà")
@@ -108,7 +108,7 @@ def merge_term(session: Session, *, actor: User, vocabulary: str, source: str, t
     changed = 0
     if vocab.name == "regions":
         changed = session.execute(
-            select(func.count(WriteUp.id)).join(Regie).where(Regie.region == source)
+            select(func.count(col(WriteUp.id))).join(Regie).where(Regie.region == source)
         ).scalar_one()
         for regie in session.execute(select(Regie).where(Regie.region == source)).scalars():
             regie.region = target
@@ -149,7 +149,7 @@ def delete_term(session: Session, *, actor: User, vocabulary: str, slug: str) ->
     used = usage(session, vocabulary).get(slug, 0)
     if vocabulary == "regions":
         used += session.execute(
-            select(func.count(Regie.id)).where(Regie.region == slug)
+            select(func.count(col(Regie.id))).where(Regie.region == slug)
         ).scalar_one()
     if used:
         raise CatalogueError(
@@ -178,11 +178,11 @@ def save_regie(
     if not name:
         raise CatalogueError("le nom est obligatoire")
     if kind not in REGIE_KINDS:
-        raise CatalogueError("choisissez Régie de quartier ou Régie de territoire")
+        raise CatalogueError(f"choisissez {' ou '.join(REGIE_KINDS.values())}")
     _term(session, "regions", region)
     if slug is None:
         new_slug = slugify(name, max_length=80)
-        if session.execute(select(Regie.id).where(Regie.slug == new_slug)).first():
+        if session.execute(select(col(Regie.id)).where(Regie.slug == new_slug)).first():
             raise CatalogueError(f"une Régie « {new_slug} » existe déjà")
         regie = Regie(
             slug=new_slug, name=name, kind=kind, city=city, department=department, region=region
@@ -209,7 +209,7 @@ def merge_regie(session: Session, *, actor: User, source: str, target: str) -> i
         writeup.regie_id = new.id
         writeup.version += 1
         session.add(writeup)
-    session.execute(update(User).where(User.regie_id == old.id).values(regie_id=new.id))
+    session.execute(update(User).where(col(User.regie_id) == old.id).values(regie_id=new.id))
     session.flush()
     session.delete(old)
     record(session, action="regie_merge", actor_id=actor.id, source=source, target=target,

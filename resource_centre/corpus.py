@@ -1,72 +1,55 @@
-"""The portable `knowledge/` folder: Markdown fiches with YAML front matter ⇄ database.
+"""The portable `knowledge/` folder ⇄ database: import (upsert) and canonical export.
 
 Errors are reported as `file:line: reason` in French, every problem of a file at once; a
-file is imported whole or not at all.
+file is imported whole or not at all. Reading and writing the files themselves (front
+matter, sections, line numbers) is `corpus_format.py`; its public names are importable from
+here too.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import textwrap
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlmodel import col, select
 
+from resource_centre.corpus_format import (
+    FRONT_MATTER_KEYS,
+    LIST_KEYS,
+    REGIE_KEYS,
+    Problem,
+    dump_yaml,
+    parse_fiche,
+    parse_regies,
+    parse_taxonomy,
+    render_fiche,
+)
 from resource_centre.db import read_session, write_session
 from resource_centre.models import Regie, Term, WriteUp
-from resource_centre.taxonomy import (
-    REGIE_KINDS,
-    SECTION_BY_FOLDED_HEADING,
-    SECTION_BY_KEY,
-    SECTION_KEYS,
-    SECTIONS,
-    VOCABULARY_NAMES,
-    fold,
-)
-from resource_centre.writeups import (
-    SLUG_RE,
-    FicheData,
-    Known,
-    apply_data,
-    data_from_writeup,
-    normalized,
-    regie_ids,
-    validate,
-)
+from resource_centre.taxonomy import VOCABULARY_NAMES
+from resource_centre.writeups import FicheData, Known, apply_data, data_from_writeup, regie_ids
 
-FRONT_MATTER_KEYS: tuple[str, ...] = (
-    "title",
-    "regie",
-    "themes",
-    "activity",
-    "audiences",
-    "schemes",
-    "partners",
-    "year_start",
-    "year_end",
-    "status",
-    "featured",
-    "published_at",
-    "summary",
-)
-LIST_KEYS = frozenset({"themes", "audiences", "schemes", "partners"})
-REGIE_KEYS: tuple[str, ...] = ("slug", "name", "kind", "city", "department", "region")
+__all__ = [
+    "BATCH_SIZE",
+    "FRONT_MATTER_KEYS",
+    "LIST_KEYS",
+    "MANIFEST",
+    "REGIE_KEYS",
+    "ImportReport",
+    "Problem",
+    "export_corpus",
+    "import_corpus",
+    "parse_fiche",
+    "parse_regies",
+    "parse_taxonomy",
+    "read_manifest",
+    "render_fiche",
+]
+
 BATCH_SIZE = 250
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: Path
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.reason}"
 
 
 @dataclass
@@ -80,399 +63,6 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-# libyaml's safe loader when PyYAML was built with it (several times faster), else Python's.
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """The safe loader, subclassed so that composing and constructing share one class."""
-
-
-def _compose(text: str) -> yaml.Node | None:
-    return yaml.compose(text, Loader=_Loader)
-
-
-def _construct(node: yaml.Node) -> Any:
-    return _Loader("").construct_object(node, deep=True)
-
-
-def _yaml_problem(path: Path, exc: yaml.YAMLError, offset: int) -> Problem:
-    mark = getattr(exc, "problem_mark", None)
-    line = (mark.line + 1 + offset) if mark is not None else 1 + offset
-    reason = getattr(exc, "problem", None) or str(exc)
-    return Problem(path, line, f"YAML invalide : {reason}")
-
-
-# ---------------------------------------------------------------------------------------
-# Fiches
-
-
-def parse_fiche(path: Path, text: str, known: Known) -> tuple[FicheData | None, list[Problem]]:
-    """Parse and validate one fiche file; return its data, or None with every problem."""
-    problems: list[Problem] = []
-
-    def problem(line: int, reason: str) -> None:
-        problems.append(Problem(path, line, reason))
-
-    slug = path.stem
-    if not SLUG_RE.match(slug):
-        problem(1, "nom de fichier invalide : lettres minuscules sans accents, chiffres et tirets")
-    lines = text.split("\n")
-    if not lines or lines[0].rstrip() != "---":
-        problem(1, "le fichier doit commencer par un front matter YAML (ligne ---)")
-        return None, problems
-    end = next((i for i in range(1, len(lines)) if lines[i].rstrip() == "---"), None)
-    if end is None:
-        problem(1, "front matter non terminé : ligne --- de fermeture introuvable")
-        return None, problems
-    offset = 1  # the front matter's first line is line 2 of the file
-    try:
-        root = _compose("\n".join(lines[1:end]))
-    except yaml.YAMLError as exc:
-        problems.append(_yaml_problem(path, exc, offset))
-        return None, problems
-    if not isinstance(root, yaml.MappingNode):
-        problem(2, "le front matter doit être une liste de champs « clé: valeur »")
-        return None, problems
-
-    values: dict[str, Any] = {}
-    key_lines: dict[str, int] = {}
-    value_nodes: dict[str, yaml.Node] = {}
-    for key_node, value_node in root.value:
-        line = key_node.start_mark.line + 1 + offset
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-        if key not in FRONT_MATTER_KEYS:
-            problem(
-                line, f"champ inconnu « {key} » (champs possibles : {', '.join(FRONT_MATTER_KEYS)})"
-            )
-            continue
-        if key in values:
-            problem(line, f"champ « {key} » en double")
-            continue
-        try:
-            values[key] = _construct(value_node)
-        except yaml.YAMLError as exc:
-            problems.append(_yaml_problem(path, exc, offset))
-            continue
-        key_lines[key] = line
-        value_nodes[key] = value_node
-
-    def line_of(key: str) -> int:
-        return key_lines[key]
-
-    data = FicheData(slug=slug)
-    text_fields = ("title", "summary")
-    for key in text_fields:
-        value = values.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            problem(line_of(key), f"« {key} » doit être un texte")
-        else:
-            setattr(data, key, value)
-    for key in ("regie", "activity"):
-        value = values.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str) or not value:
-            problem(line_of(key), f"« {key} » doit être un identifiant (slug)")
-        else:
-            setattr(data, key, value)
-    for key in LIST_KEYS:
-        value = values.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            problem(line_of(key), f"« {key} » doit être une liste de textes, par exemple [a, b]")
-            continue
-        if len(set(value)) != len(value):
-            problem(line_of(key), f"« {key} » contient une valeur en double")
-            continue
-        setattr(data, key, list(value))
-    for key in ("year_start", "year_end"):
-        value = values.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            problem(line_of(key), f"« {key} » doit être une année (nombre entier) ou null")
-        else:
-            setattr(data, key, value)
-    if "status" in values:
-        status = values["status"]
-        data.status = status if isinstance(status, str) else repr(status)
-    else:
-        data.status = "draft"
-        problem(1, "champ obligatoire manquant : status")
-    if "featured" in values and values["featured"] is not None:
-        if not isinstance(values["featured"], bool):
-            problem(line_of("featured"), "« featured » doit valoir true ou false")
-        else:
-            data.featured = values["featured"]
-    published = values.get("published_at")
-    if published is not None:
-        if isinstance(published, dt.datetime) or not isinstance(published, dt.date):
-            problem(line_of("published_at"), "« published_at » doit être une date AAAA-MM-JJ")
-        else:
-            data.published_at = published
-
-    section_lines, body_problems = _parse_body(lines, end + 1, data)
-    for line, reason in body_problems:
-        problem(line, reason)
-
-    # Field rules shared with the contributor form, each message placed on its line.
-    reported = {
-        key
-        for key in FRONT_MATTER_KEYS
-        if key in key_lines and key_lines[key] in {p.line for p in problems}
-    }
-    for name, message in validate(data, known).items():
-        if name == "slug" or name in reported:
-            continue  # already reported (file name, or the value's type)
-        if name in SECTION_BY_KEY:
-            line = section_lines.get(name, end + 2)
-        elif name in key_lines:
-            line = _line_of_value(value_nodes[name], message, offset) or key_lines[name]
-        else:
-            line = 1
-            if "obligatoire" in message:
-                message = f"champ obligatoire manquant : {name} ({message})"
-        problem(line, message)
-    if problems:
-        return None, sorted(problems, key=lambda p: p.line)
-    return data, []
-
-
-def _line_of_value(node: yaml.Node, message: str, offset: int) -> int | None:
-    """The line of the list item named in `message` (« slug »), for precise reports."""
-    if "«" not in message:
-        return None
-    wanted = message.split("«", 1)[1].split("»", 1)[0].strip()
-    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-    for item in items:
-        if isinstance(item, yaml.ScalarNode) and item.value == wanted:
-            return item.start_mark.line + 1 + offset
-    return None
-
-
-def _parse_body(
-    lines: list[str], start: int, data: FicheData
-) -> tuple[dict[str, int], list[tuple[int, str]]]:
-    """Split the Markdown body into the seven sections (`##` headings)."""
-    problems: list[tuple[int, str]] = []
-    section_lines: dict[str, int] = {}
-    current: str | None = None
-    buffer: dict[str, list[str]] = {}
-    fence: str | None = None
-    stray_reported = False
-    for index in range(start, len(lines)):
-        line = lines[index]
-        number = index + 1
-        stripped = line.lstrip(" ")
-        if fence is None and stripped[:3] in ("```", "~~~"):
-            fence = stripped[:3]
-        elif fence is not None and stripped.startswith(fence):
-            fence = None
-        elif fence is None and (stripped.startswith("# ") or stripped.rstrip() == "#"):
-            problems.append((number, "titre de niveau 1 interdit : les sections sont des ##"))
-            continue
-        elif fence is None and (stripped.startswith("## ") or stripped.rstrip() == "##"):
-            heading = stripped[2:].strip().rstrip("#").strip()
-            section = SECTION_BY_FOLDED_HEADING.get(fold(heading))
-            if section is None:
-                names = ", ".join(s.heading for s in SECTIONS)
-                problems.append((number, f"section inconnue « {heading} » (sections : {names})"))
-                current = None
-                continue
-            if section.key in section_lines:
-                problems.append((number, f"section « {section.heading} » en double"))
-                current = None
-                continue
-            current = section.key
-            section_lines[current] = number
-            buffer[current] = []
-            continue
-        if current is None:
-            # Text after an unknown or repeated heading was reported with that heading.
-            if line.strip() and not section_lines and not stray_reported:
-                problems.append(
-                    (number, "texte hors section : le corps doit commencer par un titre ##")
-                )
-                stray_reported = True
-            continue
-        buffer[current].append(line)
-    data.sections = {k: "\n".join(v).strip("\n") for k, v in buffer.items() if "\n".join(v).strip()}
-    return section_lines, problems
-
-
-def render_fiche(data: FicheData) -> str:
-    """The canonical text of a fiche file: stable key order and formatting."""
-    data = normalized(data)
-    front = {
-        "title": data.title,
-        "regie": data.regie,
-        "themes": data.themes,
-        "activity": data.activity,
-        "audiences": data.audiences,
-        "schemes": data.schemes,
-        "partners": data.partners,
-        "year_start": data.year_start,
-        "year_end": data.year_end,
-        "status": data.status,
-        "featured": data.featured,
-        "published_at": data.published_at,
-        "summary": data.summary,
-    }
-    lines = [f"{key}: {_inline(value)}" for key, value in front.items() if key != "summary"]
-    lines.append(f"summary: {_folded(data.summary)}")
-    parts = ["---\n", "\n".join(lines), "\n---\n"]
-    for key in SECTION_KEYS:
-        text = data.sections.get(key)
-        if text:
-            parts.append(f"\n## {SECTION_BY_KEY[key].heading}\n\n{text}\n")
-    return "".join(parts)
-
-
-def _inline(value: Any) -> str:
-    """One YAML value on one line (lists in flow style), quoted only where YAML needs it."""
-    text = yaml.safe_dump(
-        value, default_flow_style=True, allow_unicode=True, width=float("inf"), sort_keys=False
-    )
-    return text.removesuffix("\n...\n").removesuffix("\n")
-
-
-def _folded(text: str, width: int = 86) -> str:
-    """A paragraph as a folded block (`>-`) wrapped at `width`, if that loads back exactly."""
-    if text and "\n" not in text and "  " not in text and "\t" not in text and text == text.strip():
-        lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
-        block = ">-\n" + "\n".join(f"  {line}" for line in lines)
-        try:
-            if yaml.safe_load(f"s: {block}\n") == {"s": text}:
-                return block
-        except yaml.YAMLError:
-            pass
-    return _inline(text)
-
-
-def _dump(value: Any) -> str:
-    return yaml.safe_dump(
-        value, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Taxonomy and Régies
-
-
-def parse_taxonomy(path: Path, text: str) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
-    """Parse taxonomy.yaml: vocabulary → list of {slug, label[, retired]}."""
-    try:
-        root = _compose(text)
-    except yaml.YAMLError as exc:
-        return {}, [_yaml_problem(path, exc, 0)]
-    if root is None:
-        return {}, []
-    if not isinstance(root, yaml.MappingNode):
-        return {}, [Problem(path, 1, "taxonomy.yaml doit associer chaque vocabulaire à une liste")]
-    result: dict[str, list[dict[str, Any]]] = {}
-    problems: list[Problem] = []
-    for key_node, value_node in root.value:
-        line = key_node.start_mark.line + 1
-        name = key_node.value
-        if name not in VOCABULARY_NAMES:
-            problems.append(
-                Problem(
-                    path, line, f"vocabulaire inconnu « {name} » ({', '.join(VOCABULARY_NAMES)})"
-                )
-            )
-            continue
-        entries, entry_problems = _parse_entries(
-            path, value_node, required=("slug", "label"), optional=("retired",)
-        )
-        problems.extend(entry_problems)
-        result[name] = entries
-    return result, problems
-
-
-def parse_regies(
-    path: Path, text: str, regions: Iterable[str]
-) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """Parse regies.yaml: a list of {slug, name, kind, city, department, region}."""
-    try:
-        root = _compose(text)
-    except yaml.YAMLError as exc:
-        return [], [_yaml_problem(path, exc, 0)]
-    if root is None:
-        return [], []
-    entries, problems = _parse_entries(
-        path,
-        root,
-        required=("slug", "name", "kind", "region"),
-        optional=("city", "department", "contact_email", "retired"),
-    )
-    known_regions = set(regions)
-    for entry in entries:
-        line = entry.pop("_line")
-        if entry["kind"] not in REGIE_KINDS:
-            problems.append(
-                Problem(
-                    path,
-                    line,
-                    f"type de Régie inconnu « {entry['kind']} » (quartier ou territoire)",
-                )
-            )
-        if entry["region"] not in known_regions:
-            problems.append(Problem(path, line, f"région inconnue « {entry['region']} »"))
-        entry["_line"] = line
-    return entries, problems
-
-
-def _parse_entries(
-    path: Path, node: yaml.Node, *, required: tuple[str, ...], optional: tuple[str, ...]
-) -> tuple[list[dict[str, Any]], list[Problem]]:
-    problems: list[Problem] = []
-    entries: list[dict[str, Any]] = []
-    if not isinstance(node, yaml.SequenceNode):
-        return [], [
-            Problem(
-                path, node.start_mark.line + 1, "une liste d'entrées « - slug: … » est attendue"
-            )
-        ]
-    seen: set[str] = set()
-    for item in node.value:
-        line = item.start_mark.line + 1
-        try:
-            value = _construct(item)
-        except yaml.YAMLError as exc:
-            problems.append(_yaml_problem(path, exc, 0))
-            continue
-        if not isinstance(value, dict):
-            problems.append(Problem(path, line, "chaque entrée doit être un dictionnaire"))
-            continue
-        bad = [k for k in value if k not in required + optional]
-        if bad:
-            problems.append(Problem(path, line, f"champ inconnu « {bad[0]} »"))
-        missing = [k for k in required if not isinstance(value.get(k), str) or not value[k].strip()]
-        if missing:
-            problems.append(Problem(path, line, f"champ obligatoire manquant : {missing[0]}"))
-            continue
-        slug = value["slug"]
-        if not SLUG_RE.match(slug):
-            problems.append(
-                Problem(path, line, f"slug invalide « {slug} » (minuscules, chiffres, tirets)")
-            )
-        elif slug in seen:
-            problems.append(Problem(path, line, f"slug « {slug} » en double"))
-        seen.add(slug)
-        for key in optional:
-            if key == "retired":
-                value[key] = bool(value.get(key, False))
-            else:
-                value[key] = str(value.get(key) or "")
-        value["_line"] = line
-        entries.append(value)
-    return entries, problems
 
 
 # ---------------------------------------------------------------------------------------
@@ -497,7 +87,9 @@ def import_corpus(engine: Engine, folder: Path) -> ImportReport:
     if regies_path.exists():
         with read_session(engine) as session:
             regions = set(
-                session.execute(select(Term.slug).where(Term.vocabulary == "regions")).scalars()
+                session.execute(
+                    select(col(Term.slug)).where(Term.vocabulary == "regions")
+                ).scalars()
             )
         entries, problems = parse_regies(regies_path, _read(regies_path, report) or "", regions)
         if problems:
@@ -548,7 +140,7 @@ def _upsert_taxonomy(engine: Engine, vocabularies: dict[str, list[dict[str, Any]
         for name, entries in vocabularies.items():
             for position, entry in enumerate(entries):
                 term = existing.get((name, entry["slug"])) or Term(
-                    vocabulary=name, slug=entry["slug"]
+                    vocabulary=name, slug=entry["slug"], label=""
                 )
                 if (term.label, term.position, term.retired) != (
                     entry["label"],
@@ -633,7 +225,9 @@ def export_corpus(engine: Engine, folder: Path) -> int:
     previous = read_manifest(folder)
     with read_session(engine) as session:
         terms = (
-            session.execute(select(Term).order_by(Term.vocabulary, Term.position, Term.slug))
+            session.execute(
+                select(Term).order_by(col(Term.vocabulary), col(Term.position), col(Term.slug))
+            )
             .scalars()
             .all()
         )
@@ -643,7 +237,7 @@ def export_corpus(engine: Engine, folder: Path) -> int:
             if term.retired:
                 entry["retired"] = True
             vocabularies.setdefault(term.vocabulary, []).append(entry)
-        _write(folder / "taxonomy.yaml", _dump({k: v for k, v in vocabularies.items() if v}))
+        _write(folder / "taxonomy.yaml", dump_yaml({k: v for k, v in vocabularies.items() if v}))
         regies = session.execute(select(Regie).order_by(Regie.slug)).scalars().all()
         slug_of = {r.id: r.slug for r in regies}
         regie_entries = []
@@ -654,7 +248,7 @@ def export_corpus(engine: Engine, folder: Path) -> int:
             if regie.retired:
                 item["retired"] = True
             regie_entries.append(item)
-        _write(folder / "regies.yaml", _dump(regie_entries) if regie_entries else "[]\n")
+        _write(folder / "regies.yaml", dump_yaml(regie_entries) if regie_entries else "[]\n")
         written: set[str] = set()
         for writeup in session.execute(select(WriteUp).order_by(WriteUp.slug)).scalars():
             data = data_from_writeup(writeup, slug_of.get(writeup.regie_id))

@@ -1,7 +1,9 @@
 """The library's fixed vocabulary as data: sections, vocabularies, facets, states, roles.
 
-The values of each vocabulary (themes, activities…) live in the database and in
-`knowledge/taxonomy.yaml`; this module names them and says how they are shown.
+The one place each of them is declared, with its French label, and the one place the years
+of a fiche or of a filter are worded (`year_range_label`, `year_filter_label`). The values of
+each vocabulary (themes, activities…) live in the database and in `knowledge/taxonomy.yaml`;
+this module names them and says how they are shown.
 """
 
 from __future__ import annotations
@@ -70,35 +72,89 @@ MAX_TITLE_CHARS = 200
 
 
 @dataclass(frozen=True)
+class FacetSpec:
+    """A facet of the library: `name` is its query-string parameter and its index field."""
+
+    name: str
+    label: str  # French, shown in facets, filter chips, notices and on a fiche
+    multiple: bool = False  # a fiche may have several values (checkbox lists, KEYWORD field)
+    by_slug: bool = True  # chosen by slug; False for the years, a range (`year_min`, `year_max`)
+
+
+YEAR_FACET = "year"
+YEAR_RANGE_PARAMS: tuple[str, str] = ("year_min", "year_max")  # the years in a query string
+# Facets of the library, in the order they are shown; `regie` and `year` are not vocabularies.
+FACET_SPECS: tuple[FacetSpec, ...] = (
+    FacetSpec("theme", "Thèmes", multiple=True),
+    FacetSpec("region", "Région"),
+    FacetSpec("regie", "Régie"),
+    FacetSpec("activity", "Activité"),
+    FacetSpec("audience", "Publics", multiple=True),
+    FacetSpec("scheme", "Dispositifs et financements", multiple=True),
+    FacetSpec(YEAR_FACET, "Années", by_slug=False),
+)
+FACET_BY_NAME = {f.name: f for f in FACET_SPECS}
+FACETS: tuple[str, ...] = tuple(f.name for f in FACET_SPECS)
+FACET_LABELS = {f.name: f.label for f in FACET_SPECS}
+# Facets chosen by slug (checkboxes, index fields of the same name); the years are a range.
+SLUG_FACETS: tuple[str, ...] = tuple(f.name for f in FACET_SPECS if f.by_slug)
+MULTI_VALUED_FACETS = frozenset(f.name for f in FACET_SPECS if f.multiple)
+
+
+@dataclass(frozen=True)
 class Vocabulary:
     name: str  # key in taxonomy.yaml and in the database
-    facet: str  # search parameter and facet name
-    label: str  # French, shown in facets and forms
+    facet: str  # search parameter and facet name (label and multiplicity come from it)
     field: str  # the fiche's attribute that holds slugs from it
-    multiple: bool
+
+    @property
+    def label(self) -> str:
+        """French, shown in facets and forms."""
+        return FACET_BY_NAME[self.facet].label
+
+    @property
+    def multiple(self) -> bool:
+        return FACET_BY_NAME[self.facet].multiple
 
 
 VOCABULARIES: tuple[Vocabulary, ...] = (
-    Vocabulary("themes", "theme", "Thèmes", "themes", True),
-    Vocabulary("activities", "activity", "Activité", "activity", False),
-    Vocabulary("audiences", "audience", "Publics", "audiences", True),
-    Vocabulary("schemes", "scheme", "Dispositifs et financements", "schemes", True),
-    Vocabulary("regions", "region", "Région", "region", False),
+    Vocabulary("themes", "theme", "themes"),
+    Vocabulary("activities", "activity", "activity"),
+    Vocabulary("audiences", "audience", "audiences"),
+    Vocabulary("schemes", "scheme", "schemes"),
+    Vocabulary("regions", "region", "region"),
 )
 VOCABULARY_BY_NAME = {v.name: v for v in VOCABULARIES}
 VOCABULARY_NAMES: tuple[str, ...] = tuple(v.name for v in VOCABULARIES)
 
-# Facets of the library, in the order they are shown; `regie` and `year` are not vocabularies.
-FACETS: tuple[str, ...] = ("theme", "region", "regie", "activity", "audience", "scheme", "year")
-FACET_LABELS = {
-    "theme": "Thèmes",
-    "region": "Région",
-    "regie": "Régie",
-    "activity": "Activité",
-    "audience": "Publics",
-    "scheme": "Dispositifs et financements",
-    "year": "Années",
-}
+
+def year_range_label(start: int | None, end: int | None) -> str:
+    """The years of an action, as a fiche or a card shows them.
+
+    "2021", "2019–2022", "depuis 2019", "jusqu’en 2022", or "" without years.
+    """
+    if start and end:
+        return str(start) if start == end else f"{start}–{end}"
+    if start:
+        return f"depuis {start}"
+    if end:
+        return f"jusqu’en {end}"
+    return ""
+
+
+def year_filter_label(year_min: int | None, year_max: int | None) -> str:
+    """A filter on years, as its chip says it.
+
+    "2021", "de 2019 à 2022", "à partir de 2019", "jusqu’en 2022", or "" without bounds.
+    """
+    if year_min is not None and year_max is not None:
+        return str(year_min) if year_min == year_max else f"de {year_min} à {year_max}"
+    if year_min is not None:
+        return f"à partir de {year_min}"
+    if year_max is not None:
+        return f"jusqu’en {year_max}"
+    return ""
+
 
 STATUSES: tuple[str, ...] = ("draft", "submitted", "changes_requested", "published", "archived")
 STATUS_LABELS = {

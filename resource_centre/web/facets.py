@@ -11,11 +11,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from resource_centre.search.query import DEFAULT_PAGE_SIZE, MAX_PAGE, FacetValue, SearchRequest
-from resource_centre.taxonomy import FACET_LABELS
+from resource_centre.search.request import DEFAULT_PAGE_SIZE, MAX_PAGE, SearchRequest
+from resource_centre.search.results import FacetValue
+from resource_centre.taxonomy import (
+    FACET_LABELS,
+    SLUG_FACETS,
+    YEAR_FACET,
+    YEAR_RANGE_PARAMS,
+    year_filter_label,
+)
 
-# Facets chosen by slug (checkboxes); years are a range (`year_min`, `year_max`).
-SLUG_FACETS: tuple[str, ...] = ("theme", "region", "regie", "activity", "audience", "scheme")
+__all__ = ["SLUG_FACETS"]  # re-exported: the facets chosen by slug, declared in taxonomy
+
+YEAR_MIN, YEAR_MAX = YEAR_RANGE_PARAMS
 SORT_LABELS = {
     "relevance": "Pertinence",
     "recent": "Les plus récentes",
@@ -98,9 +106,9 @@ def state_items(request: SearchRequest) -> list[tuple[str, str]]:
     for facet in SLUG_FACETS:
         items.extend((facet, value) for value in request.filters.get(facet, []))
     if request.year_min is not None:
-        items.append(("year_min", str(request.year_min)))
+        items.append((YEAR_MIN, str(request.year_min)))
     if request.year_max is not None:
-        items.append(("year_max", str(request.year_max)))
+        items.append((YEAR_MAX, str(request.year_max)))
     if request.sort:
         items.append(("sort", request.sort))
     if request.page > 1:
@@ -180,17 +188,6 @@ def decorate(
     return decorated
 
 
-def year_label(year_min: int | None, year_max: int | None) -> str:
-    """Describe a range of years in French."""
-    if year_min is not None and year_max is not None:
-        return str(year_min) if year_min == year_max else f"de {year_min} à {year_max}"
-    if year_min is not None:
-        return f"à partir de {year_min}"
-    if year_max is not None:
-        return f"jusqu’en {year_max}"
-    return ""
-
-
 def chips(base: str, request: SearchRequest, labels: Mapping[str, Mapping[str, str]]) -> list[Chip]:
     """Return the active filters (text included), each with the URL that removes it."""
     found: list[Chip] = []
@@ -206,8 +203,9 @@ def chips(base: str, request: SearchRequest, labels: Mapping[str, Mapping[str, s
             label = labels.get(name, {}).get(value, value)
             add(name, f"{facet_label} : {label}", toggled(request, name, value))
     if request.year_min is not None or request.year_max is not None:
-        label = year_label(request.year_min, request.year_max)
-        add("year", f"Années : {label}", _changed(request, year_min=None, year_max=None))
+        label = year_filter_label(request.year_min, request.year_max)
+        without = _changed(request, year_min=None, year_max=None)
+        add(YEAR_FACET, f"{FACET_LABELS[YEAR_FACET]} : {label}", without)
     return found
 
 

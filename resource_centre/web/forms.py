@@ -7,26 +7,25 @@ from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 
-from resource_centre.taxonomy import SECTIONS
+from resource_centre.taxonomy import FACET_LABELS, SECTIONS, VOCABULARIES
 from resource_centre.text import strip_controls
 from resource_centre.web.deps import parse_id
 from resource_centre.writeups import FicheData, Known, validate
 
+# The fiche's fields chosen from a vocabulary (the region comes from the Régie, not the form).
+VOCABULARY_FIELDS = tuple(v for v in VOCABULARIES if v.field != "region")
 FIELD_LABELS: dict[str, str] = {
     "title": "Titre",
     "summary": "Résumé",
-    "regie": "Régie",
-    "themes": "Thèmes",
-    "activity": "Activité",
-    "audiences": "Publics",
-    "schemes": "Dispositifs et financements",
+    "regie": FACET_LABELS["regie"],
+    **{v.field: v.label for v in VOCABULARY_FIELDS},
     "partners": "Partenaires",
     "year_start": "Année de début",
     "year_end": "Année de fin",
     "attachments": "Pièces jointes",
     **{s.key: s.heading for s in SECTIONS},
 }
-MULTI_FIELDS = ("themes", "audiences", "schemes")
+MULTI_FIELDS: tuple[str, ...] = tuple(v.field for v in VOCABULARY_FIELDS if v.multiple)
 MAX_FIELD_CHARS = 110_000  # a section's own limit (100 KB) is checked with a clear message
 
 

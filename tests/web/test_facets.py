@@ -6,7 +6,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from resource_centre.search.query import FacetValue, SearchRequest
+from resource_centre.search.request import SearchRequest
+from resource_centre.search.results import FacetValue
+from resource_centre.taxonomy import year_filter_label, year_range_label
 from resource_centre.web import facets as f
 
 BASE = "/fiches"
@@ -136,8 +138,17 @@ def test_unknown_label_falls_back_to_slug_and_year_wording():
         "Dispositifs et financements : aci",
         "Années : jusqu’en 2020",
     ]
-    assert f.year_label(2019, 2019) == "2019"
-    assert f.year_label(2019, None) == "à partir de 2019"
+    assert year_filter_label(2019, 2019) == "2019"
+    assert year_filter_label(2019, None) == "à partir de 2019"
+    assert year_filter_label(2019, 2022) == "de 2019 à 2022"
+
+
+def test_years_of_a_fiche_are_worded_once():
+    assert year_range_label(2019, 2019) == "2019"
+    assert year_range_label(2019, 2022) == "2019–2022"
+    assert year_range_label(2019, None) == "depuis 2019"
+    assert year_range_label(None, 2022) == "jusqu’en 2022"
+    assert year_range_label(None, None) == ""
 
 
 def test_did_you_mean_keeps_filters_and_drops_sort():
