@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from resource_centre.db import read_session, write_session
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import CapitalisationRequest, SearchClick, SearchLog, User, utcnow
-from resource_centre.taxonomy import FACETS
+from resource_centre.taxonomy import SLUG_FACETS, YEAR_RANGE_PARAMS
 from resource_centre.text import strip_controls
 from resource_centre.writeups import PermissionDenied, get_by_slug, is_curator, record
 
@@ -243,7 +243,7 @@ def radar_figures(session: Session, since: datetime) -> dict[str, Any]:
 # --- reported needs (« besoins ») -------------------------------------------------------------
 
 # The search's filters, kept with the need (the year facet is a range in the query string).
-NEED_FILTERS = (*(f for f in FACETS if f != "year"), "year_min", "year_max")
+NEED_FILTERS = (*SLUG_FACETS, *YEAR_RANGE_PARAMS)
 # Whatever the addresses, at most this many times the per-address limit in one window
 # (counted in the database, so it holds across worker processes and machines).
 NEEDS_GLOBAL_FACTOR = 10

@@ -248,7 +248,7 @@ def taxonomy(session: SessionDep) -> dict[str, list[TermOut]]:
     return result
 
 
-@router.get("/regies", response_model=RegieList, summary="Les Régies du réseau")
+@router.get("/regies", response_model=RegieList, summary="Les Régies du réseau", name="api_regies")
 def regies(session: SessionDep) -> RegieList:
     rows = session.execute(
         select(Regie).where(col(Regie.retired).is_(False)).order_by(Regie.name)

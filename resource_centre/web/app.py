@@ -19,6 +19,7 @@ from resource_centre.radar import SearchLogWriter
 from resource_centre.search.indexer import SearchIndex
 from resource_centre.search.service import SearchService
 from resource_centre.search.sync import IndexSync
+from resource_centre.taxonomy import year_range_label
 from resource_centre.web import accounts, api, contribute, curate, library
 from resource_centre.web.errors import install_error_handlers
 from resource_centre.web.inputs import InputCleaningMiddleware
@@ -47,6 +48,7 @@ def make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["path_for"] = template_path_for
+    env.globals["year_range_label"] = year_range_label
     return Jinja2Templates(env=env)
 
 

@@ -29,7 +29,7 @@ from resource_centre.db import read_session, write_session
 from resource_centre.models import Attachment, Regie, Term, User, WriteUp
 from resource_centre.ratelimit import shared_limiter
 from resource_centre.rendering import RenderBusy, RenderTooSlow, render_sections, time_limit
-from resource_centre.taxonomy import SECTIONS, STATUS_LABELS, VOCABULARIES
+from resource_centre.taxonomy import MAX_SUMMARY_CHARS, SECTIONS, STATUS_LABELS, VOCABULARIES
 from resource_centre.web import forms
 from resource_centre.web.deps import DbId, UserDep, current_user, done, parse_id, render
 from resource_centre.web.urls import path_for
@@ -147,6 +147,7 @@ def _form_page(
             "revision": writeup is not None and is_revision(user, writeup),
             "attachments": attachments.of_writeup(session, writeup),
             "max_attachments": MAX_PER_FICHE,
+            "max_summary": MAX_SUMMARY_CHARS,
             "accepted": ",".join(sorted(KINDS)),
             "previews": previews,
             "similar": similar or [],

@@ -25,7 +25,14 @@ from resource_centre.search.query import run
 from resource_centre.search.request import SearchRequest
 from resource_centre.search.results import FacetValue, Hit, SearchResults
 from resource_centre.search.service import SearchService
-from resource_centre.taxonomy import FACET_LABELS, REGIE_KINDS, SECTIONS, fold
+from resource_centre.taxonomy import (
+    FACET_LABELS,
+    REGIE_KINDS,
+    SECTIONS,
+    YEAR_FACET,
+    fold,
+    year_range_label,
+)
 from resource_centre.web import facets as states
 from resource_centre.web.deps import SearchDep, SessionDep, current_user, render
 from resource_centre.web.sessions import set_flash
@@ -200,7 +207,7 @@ def library(request: Request, search: SearchDep) -> Any:
     labels = search.labels()
     base = _base(request)
     chips = states.chips(base, wanted, labels)
-    year_values = sorted(int(fv.value) for fv in results.facets.get("year", []))
+    year_values = sorted(int(fv.value) for fv in results.facets.get(YEAR_FACET, []))
     context: dict[str, Any] = {
         "wanted": wanted,
         "results": results,
@@ -310,14 +317,19 @@ def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -
 
     meta: list[dict[str, Any]] = []
     if regie is not None:
-        meta.append({"label": "Régie", "values": values("regie", [regie.slug])})
-        meta.append({"label": "Région", "values": values("region", [regie.region])})
+        meta.append({"label": FACET_LABELS["regie"], "values": values("regie", [regie.slug])})
+        meta.append({"label": FACET_LABELS["region"], "values": values("region", [regie.region])})
     if writeup.year_start or writeup.year_end:
         years = SearchRequest(year_min=writeup.year_start, year_max=writeup.year_end)
         meta.append(
             {
-                "label": "Années",
-                "values": [{"label": _years(writeup), "url": states.url_of(base, years)}],
+                "label": FACET_LABELS[YEAR_FACET],
+                "values": [
+                    {
+                        "label": year_range_label(writeup.year_start, writeup.year_end),
+                        "url": states.url_of(base, years),
+                    }
+                ],
             }
         )
     for facet, slugs in (
@@ -350,7 +362,7 @@ def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -
         "region_label": labels.get("region", {}).get(regie.region, regie.region) if regie else None,
         "sections": sections,
         "meta": meta,
-        "years": _years(writeup),
+        "years": year_range_label(writeup.year_start, writeup.year_end),
         "related": search.related(writeup.slug, limit=RELATED),
         "labels": labels,
         "updated": french_date(writeup.updated_at),
@@ -363,17 +375,6 @@ def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -
 
 def _phrase(text: str) -> str:
     return '"' + text.replace('"', " ").strip() + '"'
-
-
-def _years(writeup: WriteUp | Hit) -> str:
-    start, end = writeup.year_start, writeup.year_end
-    if start and end:
-        return str(start) if start == end else f"{start}–{end}"
-    if start:
-        return f"depuis {start}"
-    if end:
-        return f"jusqu’en {end}"
-    return ""
 
 
 @router.get("/regies", name="regies")

@@ -145,3 +145,13 @@ def test_errors_are_json_without_trace(client):
     response = client.post("/api/writeups")
     assert response.status_code == 405
     assert set(response.json()) == {"detail"}
+
+
+def test_the_search_parameters_are_the_facets_of_the_taxonomy(client):
+    """OpenAPI needs the facets as parameters of `list_writeups`: they must stay the
+    taxonomy's (a facet added there and not here would be missing from the documentation)."""
+    from resource_centre.taxonomy import SLUG_FACETS, YEAR_RANGE_PARAMS
+
+    spec = client.get("/openapi.json").json()
+    names = {p["name"] for p in spec["paths"]["/api/writeups"]["get"]["parameters"]}
+    assert names - {"q", "sort", "page", "page_size"} == {*SLUG_FACETS, *YEAR_RANGE_PARAMS}
