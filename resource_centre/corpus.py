@@ -198,7 +198,7 @@ def _save_batch(engine: Engine, batch: list[FicheData]) -> tuple[int, int, int]:
         existing = {
             w.slug: w
             for w in session.execute(
-                select(WriteUp).where(WriteUp.slug.in_(slugs)).with_for_update()  # type: ignore[attr-defined]
+                select(WriteUp).where(col(WriteUp.slug).in_(slugs)).with_for_update()
             ).scalars()
         }
         for data in batch:

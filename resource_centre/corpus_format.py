@@ -64,6 +64,7 @@ class Problem:
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# mypy cannot subclass a class chosen at run time (CSafeLoader or SafeLoader).
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """The safe loader, subclassed so that composing and constructing share one class."""
 

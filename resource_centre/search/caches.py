@@ -131,9 +131,9 @@ class Generation:
             "title": sorted(ordered, key=lambda d: title_sort[d]),
         }
         self.rank: dict[str, list[int]] = {}
-        for name, docs in self.order.items():
+        for name, in_order in self.order.items():
             rank = [size] * size
-            for position, docnum in enumerate(docs):
+            for position, docnum in enumerate(in_order):
                 rank[docnum] = position
             self.rank[name] = rank
 

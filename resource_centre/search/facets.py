@@ -8,8 +8,7 @@ from typing import Any
 from resource_centre.search.caches import Generation
 from resource_centre.search.request import FACETS, SearchRequest
 from resource_centre.search.results import FacetValue
-from resource_centre.search.schema import YEAR_FACET
-from resource_centre.taxonomy import fold
+from resource_centre.taxonomy import YEAR_FACET, fold
 
 
 def facet_counts(

@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func
+from sqlmodel import col, select
 from whoosh import index as whoosh_index
 from whoosh.searching import Searcher
 
@@ -68,6 +69,14 @@ class IndexUnavailable(DomainError, RuntimeError):
     a rebuild is needed."""
 
     default_kind = Kind.UNAVAILABLE
+
+
+_PATH_KEY = "_rc_path"  # set on each searcher we open: the generation directory it reads
+
+
+def _path_of(searcher: Searcher) -> Path | None:
+    """The generation directory `searcher` reads (None for a searcher we did not open)."""
+    return searcher.__dict__.get(_PATH_KEY)
 
 
 class SearchIndex:
@@ -197,7 +206,7 @@ class SearchIndex:
             with self._pool_lock:
                 while self._pool and found is None:
                     candidate = self._pool.pop()
-                    if candidate._rc_path == path and candidate.up_to_date():
+                    if _path_of(candidate) == path and candidate.up_to_date():
                         found = candidate
                     else:
                         stale.append(candidate)
@@ -208,7 +217,7 @@ class SearchIndex:
             try:
                 ix = whoosh_index.open_dir(str(path))
                 searcher = ix.searcher()
-                searcher._rc_path = path  # which generation directory it reads
+                searcher.__dict__[_PATH_KEY] = path  # which generation directory it reads
                 return searcher
             except Exception as exc:  # Whoosh fails in many ways on a missing generation
                 # The link may have moved between our look and our open: look once more.
@@ -218,7 +227,7 @@ class SearchIndex:
 
     def _give_back(self, searcher: Searcher) -> None:
         try:
-            current = searcher._rc_path == self.current_dir() and searcher.up_to_date()
+            current = _path_of(searcher) == self.current_dir() and searcher.up_to_date()
         except Exception:  # a searcher whose files are gone is not lent again: closed below
             current = False
         if current:
@@ -290,8 +299,8 @@ class SearchIndex:
             with read_session(self.engine) as session:
                 entries = session.execute(
                     select(IndexJournal.id, IndexJournal.slug)
-                    .where(IndexJournal.id > applied)
-                    .order_by(IndexJournal.id)
+                    .where(col(IndexJournal.id) > applied)
+                    .order_by(col(IndexJournal.id))
                     .limit(APPLY_CHUNK)
                 ).all()
                 if not entries:
@@ -379,7 +388,7 @@ class SearchIndex:
                     session.execute(
                         select(WriteUp.slug)
                         .where(WriteUp.status == "published")
-                        .order_by(WriteUp.id)
+                        .order_by(col(WriteUp.id))
                     ).scalars()
                 )
                 total = len(slugs)
@@ -404,7 +413,7 @@ class SearchIndex:
     def check(self) -> CheckReport:
         """Compare the index with the database (and with this process's live searchers)."""
         with read_session(self.engine) as session:
-            published = dict(
+            published: dict[str, int] = dict(
                 session.execute(
                     select(WriteUp.slug, WriteUp.version).where(WriteUp.status == "published")
                 ).all()
@@ -475,13 +484,14 @@ def _documents(session: Any, slugs: list[str]) -> dict[str, dict[str, Any]]:
     labels = load_labels(session)
     writeups = (
         session.execute(
-            select(WriteUp).where(WriteUp.slug.in_(slugs), WriteUp.status == "published")
+            select(WriteUp).where(col(WriteUp.slug).in_(slugs), WriteUp.status == "published")
         )
         .scalars()
         .all()
     )
     regie_ids = {w.regie_id for w in writeups if w.regie_id}
     regies = {
-        r.id: r for r in session.execute(select(Regie).where(Regie.id.in_(regie_ids))).scalars()
+        r.id: r
+        for r in session.execute(select(Regie).where(col(Regie.id).in_(regie_ids))).scalars()
     }
     return {w.slug: document_from(w, regies.get(w.regie_id), labels) for w in writeups}

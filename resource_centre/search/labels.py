@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from resource_centre.models import Regie, Term
 from resource_centre.taxonomy import VOCABULARY_BY_NAME
@@ -15,7 +14,7 @@ def load_labels(session: Session) -> Labels:
     """Return facet name → slug → label, for every vocabulary value and every Régie."""
     labels: Labels = {v.facet: {} for v in VOCABULARY_BY_NAME.values()}
     labels["regie"] = {}
-    stmt = select(Term.vocabulary, Term.slug, Term.label).order_by(Term.position)
+    stmt = select(Term.vocabulary, Term.slug, Term.label).order_by(col(Term.position))
     for vocabulary, slug, label in session.execute(stmt):
         vocab = VOCABULARY_BY_NAME.get(vocabulary)
         if vocab is not None:

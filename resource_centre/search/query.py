@@ -30,7 +30,7 @@ from resource_centre.search.ranking import by_order, by_relevance
 from resource_centre.search.related import more_like_this
 from resource_centre.search.request import FACETS, SearchRequest
 from resource_centre.search.results import SearchResults
-from resource_centre.search.schema import META_SLUG, YEAR_FACET
+from resource_centre.search.schema import META_SLUG
 from resource_centre.search.suggest import suggest
 from resource_centre.search.textquery import (
     NONE,
@@ -39,6 +39,7 @@ from resource_centre.search.textquery import (
     plain_words,
     positive_stems,
 )
+from resource_centre.taxonomy import YEAR_FACET
 
 logger = logging.getLogger(__name__)
 

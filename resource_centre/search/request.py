@@ -13,10 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from resource_centre.search.schema import FACET_FIELDS
-from resource_centre.taxonomy import FACET_LABELS
+from resource_centre.taxonomy import FACET_LABELS, SLUG_FACETS
 
-FACETS: tuple[str, ...] = FACET_FIELDS  # the facets a request filters on (not the years)
+FACETS: tuple[str, ...] = SLUG_FACETS  # the facets a request filters on (not the years)
 SORTS: tuple[str, ...] = ("relevance", "recent", "title")
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

@@ -17,7 +17,13 @@ from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT,
 from resource_centre.models import Regie, WriteUp
 from resource_centre.rendering import plain_text
 from resource_centre.search.analysis import folding_analyzer, french_analyzer
-from resource_centre.taxonomy import FACETS, SECTION_KEYS, VOCABULARIES, fold
+from resource_centre.taxonomy import (
+    MULTI_VALUED_FACETS,
+    SECTION_KEYS,
+    SLUG_FACETS,
+    VOCABULARIES,
+    fold,
+)
 
 SCHEMA_VERSION = 1
 
@@ -29,9 +35,7 @@ TEXT_FIELDS: tuple[str, ...] = ("title", "summary", "body")
 PHRASE_FIELD = "spell"  # folded, unstemmed words with positions: exact phrases, "did you mean"
 # The taxonomy's facets are index fields of the same names, except the years (computed from
 # `year_start` and `year_end`); multi-valued facets are KEYWORD fields.
-YEAR_FACET = "year"
-FACET_FIELDS: tuple[str, ...] = tuple(f for f in FACETS if f != YEAR_FACET)
-MULTI_VALUED_FACETS = frozenset(v.facet for v in VOCABULARIES if v.multiple)
+FACET_FIELDS: tuple[str, ...] = SLUG_FACETS
 # Facet name → the WriteUp attribute that holds its slugs; the other facets (the region
 # and the Régie) come from the fiche's Régie.
 _FROM_REGIE = ("region", "regie")
@@ -128,7 +132,7 @@ def document_from(
     facets["region"] = _slugs(regie.region if regie else None)
     facets["regie"] = _slugs(regie.slug if regie else None)
 
-    label_words = []
+    label_words: list[str] = []
     for facet in FACET_FIELDS:
         facet_labels = labels.get(facet, {})
         label_words.extend(facet_labels.get(slug, "") for slug in facets[facet])

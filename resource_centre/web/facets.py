@@ -128,6 +128,8 @@ def _changed(request: SearchRequest, **changes: object) -> SearchRequest:
     """Return a copy with changes, on page 1 and without notices."""
     filters = {k: list(v) for k, v in request.filters.items()}
     new = replace(request, filters=filters, notices=[], page=1)
+    # `changes` are fields of SearchRequest given by keyword; mypy cannot match `object`
+    # values to each field's type.
     return replace(new, **changes) if changes else new  # type: ignore[arg-type]
 
 
