@@ -71,7 +71,10 @@ class IndexUnavailable(DomainError, RuntimeError):
     default_kind = Kind.UNAVAILABLE
 
 
-_PATH_KEY = "_rc_path"  # set on each searcher we open: the generation directory it reads
+# Each searcher we open remembers the generation directory it reads. Whoosh's `Searcher`
+# declares no such attribute, so it lives in the instance dict under this key (typed by
+# `_path_of`; a plain dict look-up, as cheap as the attribute it replaces).
+_PATH_KEY = "_rc_path"
 
 
 def _path_of(searcher: Searcher) -> Path | None:
