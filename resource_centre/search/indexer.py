@@ -181,7 +181,9 @@ class SearchIndex:
                 # The link may have moved between our look and our open: look once more.
                 local.searcher = None
                 if attempt:
-                    raise IndexUnavailable(str(exc)) from exc
+                    # Whoosh's wording (English, with paths) goes to the log, not to users.
+                    log.warning("index unreadable: %s", exc)
+                    raise IndexUnavailable("index illisible") from exc
         raise IndexUnavailable("index introuvable")  # pragma: no cover
 
     @contextlib.contextmanager
@@ -225,7 +227,9 @@ class SearchIndex:
             except Exception as exc:  # Whoosh fails in many ways on a missing generation
                 # The link may have moved between our look and our open: look once more.
                 if attempt:
-                    raise IndexUnavailable(str(exc)) from exc
+                    # Whoosh's wording (English, with paths) goes to the log, not to users.
+                    log.warning("index unreadable: %s", exc)
+                    raise IndexUnavailable("index illisible") from exc
         raise IndexUnavailable("index introuvable")  # pragma: no cover
 
     def _give_back(self, searcher: Searcher) -> None:
