@@ -182,7 +182,7 @@ class SearchIndex:
                 local.searcher = None
                 if attempt:
                     # Whoosh's wording (English, with paths) goes to the log, not to users.
-                    log.warning("index unreadable: %s", exc)
+                    log.warning("index unreadable: %s", str(exc))  # not exc: keeps no frames
                     raise IndexUnavailable("index illisible") from exc
         raise IndexUnavailable("index introuvable")  # pragma: no cover
 
@@ -228,7 +228,7 @@ class SearchIndex:
                 # The link may have moved between our look and our open: look once more.
                 if attempt:
                     # Whoosh's wording (English, with paths) goes to the log, not to users.
-                    log.warning("index unreadable: %s", exc)
+                    log.warning("index unreadable: %s", str(exc))  # not exc: keeps no frames
                     raise IndexUnavailable("index illisible") from exc
         raise IndexUnavailable("index introuvable")  # pragma: no cover
 
