@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
@@ -41,6 +41,7 @@ from resource_centre.errors import DomainError, Kind
 from resource_centre.models import IndexJournal, Regie, WriteUp
 from resource_centre.search.check import CheckReport, compare, indexed_versions, live_view
 from resource_centre.search.labels import load_labels
+from resource_centre.search import mapped
 from resource_centre.search.lock import WriterLock
 from resource_centre.search.schema import (
     META_SLUG,
@@ -52,6 +53,8 @@ from resource_centre.search.schema import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+mapped.install()  # searchers read the mapped segment files in place, without a copy
 
 CURRENT = "current"
 LOCK_FILE = "writer.lock"
@@ -62,6 +65,9 @@ POOL_MAX = 64  # idle searchers kept per process
 SMALL_SEGMENT_DOCS = 200  # segments this small (or under 5 % of the index) are merged when idle
 # Beyond this many pending entries, a full rebuild is cheaper than applying them one by one.
 REBUILD_THRESHOLD = 20_000
+# An import leaving this many pending entries (and a quarter of the index) is indexed by
+# building a fresh generation in bulk rather than applying the entries (`bulk`).
+BULK_REBUILD_MIN = 1_000
 
 
 class IndexUnavailable(DomainError, RuntimeError):
@@ -369,6 +375,48 @@ class SearchIndex:
             self._apply_pending(whoosh_index.open_dir(str(generation)))
             self._swap(generation)
         return count
+
+    def bulk(
+        self,
+        load: Callable[[], T],
+        *,
+        procs: int = 1,
+        progress: Callable[[int, int], None] | None = None,
+        lock_timeout: float = 10.0,
+    ) -> tuple[T, int]:
+        """Run `load` (a large import) holding the writer lock, then index what it changed.
+
+        While the lock is held, the sync threads of running servers leave the journal
+        alone (searches go on against the live generation), so the import's entries are
+        not applied one batch at a time. Afterwards, if many entries are pending (more than
+        `BULK_REBUILD_MIN` and a quarter of the index), a fresh generation is built in
+        bulk with `procs` processes, as `rebuild` does; otherwise they are applied to the
+        live generation. Either way, changes committed meanwhile by others are applied
+        before the lock is released. If another process holds the lock (a server applying
+        entries, a `reindex`), `load` runs without it and that process indexes its changes.
+        Returns `load`'s result and the number of entries indexed here.
+        """
+        with self._write_mutex, self.lock.held(timeout=lock_timeout) as got:
+            if not got:  # another process is writing the index: it will apply the entries
+                return load(), 0
+            result = load()
+            path = self.current_dir()
+            try:
+                if path is None:
+                    raise IndexUnavailable("index introuvable")
+                ix = whoosh_index.open_dir(str(path))
+                applied, version = _meta(ix)
+                indexed = ix.doc_count()
+            except Exception:  # missing or unreadable: build it afresh
+                ix, applied, version, indexed = None, 0, None, 0
+            pending = self.latest_journal_id() - applied
+            small = pending < max(BULK_REBUILD_MIN, indexed // 4)
+            if ix is not None and version == SCHEMA_VERSION and small:
+                return result, self._apply_pending(ix, applied)
+            generation, _ = self._build_generation(progress, procs=procs)
+            self._apply_pending(whoosh_index.open_dir(str(generation)))
+            self._swap(generation)
+            return result, pending
 
     def _rebuild_locked(self) -> None:
         generation, _ = self._build_generation(None)
