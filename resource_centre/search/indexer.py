@@ -39,9 +39,9 @@ from whoosh.searching import Searcher
 from resource_centre.db import read_session
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import IndexJournal, Regie, WriteUp
+from resource_centre.search import mapped
 from resource_centre.search.check import CheckReport, compare, indexed_versions, live_view
 from resource_centre.search.labels import load_labels
-from resource_centre.search import mapped
 from resource_centre.search.lock import WriterLock
 from resource_centre.search.schema import (
     META_SLUG,

@@ -31,7 +31,7 @@ CHECKED_VERSIONS = {(3, 54, 0), (2, 7, 5)}
 class MappedFile:
     """A read-only, seekable file over a buffer (a memoryview of a map), without a copy."""
 
-    __slots__ = ("_view", "_pos", "_size", "closed")
+    __slots__ = ("_pos", "_size", "_view", "closed")
 
     def __init__(self, buf: Any) -> None:
         self._view = memoryview(buf).cast("B")
