@@ -6,6 +6,8 @@ visible documents, one bitset per facet value and per start year, the sort order
 length norms, the terms read so far (bitset + BM25F score per document, within a size
 budget) and LRUs of results and related fiches; the last three generations are kept.
 Building a generation's caches first checks the fast index readers (`fastread.self_check`).
+What each segment holds is read once and kept across generations (`segments.py`): after a
+journal commit only the new segment is read, and the rest is put together in milliseconds.
 """
 
 from __future__ import annotations
@@ -14,33 +16,32 @@ import logging
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from whoosh import qparser
 from whoosh.qparser import syntax
 from whoosh.reading import TermNotFound
 
-from resource_centre.search import fastread
+from resource_centre.search import fastread, segments
 from resource_centre.search.analysis import french_stop_words
 from resource_centre.search.bitsets import from_bits, to_bits
 from resource_centre.search.request import FACETS
 from resource_centre.search.results import Hit
-from resource_centre.search.schema import KIND_FICHE, PHRASE_FIELD, TEXT_FIELDS
+from resource_centre.search.schema import PHRASE_FIELD, TEXT_FIELDS
 from resource_centre.search.textquery import make_parser
 
 logger = logging.getLogger(__name__)
 
-PUBLISHED = "published"
 BM25_B = 0.75  # Whoosh's BM25F defaults
 BM25_K1 = 1.2
 STOP_WORDS = french_stop_words()
+V = TypeVar("V")
 
 RESULT_CACHE_SIZE = 256
 _YEAR_RANGE_CACHE_SIZE = 32
 _TERM_CACHE_BUDGET = 1_000_000  # postings kept in cached terms, per generation (~100 MB max)
-_MISSING_DATE = 2**64 - 1  # the DATETIME column's value for "no date"
-_MISSING_YEAR = 2**31 - 1  # the 32-bit NUMERIC column's value for "no year"
 
 
 @dataclass
@@ -70,54 +71,46 @@ class Generation:
         self.lock = threading.Lock()
         self.size = size = reader.doc_count_all()
         self.doc_count = reader.doc_count()
-        fiche = fastread.postings(reader, "kind", KIND_FICHE)
-        published = fastread.postings(reader, "status", PUBLISHED)
-        visible_docs = fiche & published
-        self.visible_docs = frozenset(visible_docs)
-        self.visible = to_bits(visible_docs, size)
-        self.visible_count = len(visible_docs)
-
-        self.facet_bits: dict[str, dict[str, int]] = {}
-        for facet in FACETS:
-            values: dict[str, int] = {}
-            for btext in reader.lexicon(facet):
-                docs = fastread.postings(reader, facet, btext) & visible_docs
-                if docs:
-                    values[btext.decode("utf-8")] = to_bits(docs, size)
-            self.facet_bits[facet] = values
-
+        # Each segment's facts are read once (segments.facts_of) and put together here
+        # with this generation's deletions and document offsets.
+        visible = 0
+        facet_bits: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
         year_start: dict[int, int] = {}
         year_end: dict[int, int] = {}
-        published_at = [-1] * size
-        title_sort = [""] * size
-        self.norms: dict[str, list[float]] = {}
-        averages = {f: (searcher.avg_field_length(f, 0) or 1.0) for f in TEXT_FIELDS}
-        norms: dict[str, list[float]] = {f: [] for f in TEXT_FIELDS}
+        published_at: dict[int, int] = {}
+        title_sort: dict[int, str] = {}
+        lengths: dict[str, list[int]] = {f: [] for f in TEXT_FIELDS}
+        regie_names: dict[str, str] = {}
         for leaf, offset in reader.leaf_readers():
-            count = leaf.doc_count_all()
-            starts = fastread.column(leaf, "year_start", count, _MISSING_YEAR)
-            ends = fastread.column(leaf, "year_end", count, _MISSING_YEAR)
-            dates = fastread.column(leaf, "published_at", count, _MISSING_DATE, translate=False)
-            titles = fastread.column(leaf, "title_sort", count, "")
-            for local in range(count):
-                docnum = offset + local
-                if docnum not in visible_docs:
-                    continue
-                if starts[local] != _MISSING_YEAR:
-                    year_start[docnum] = starts[local]
-                if ends[local] != _MISSING_YEAR:
-                    year_end[docnum] = ends[local]
-                if dates[local] != _MISSING_DATE:
-                    published_at[docnum] = dates[local]
-                if isinstance(titles[local], str):
-                    title_sort[docnum] = titles[local]
+            facts = segments.facts_of(leaf)
+            gone = segments.deleted(leaf)
+            live = facts.shown & ~to_bits(gone, facts.count) if gone else facts.shown
+            visible |= live << offset
+            for facet, values in facts.facets.items():
+                merged = facet_bits[facet]
+                for value, bits in values.items():
+                    if here := bits & live:
+                        merged[value] = merged.get(value, 0) | here << offset
+            year_start.update(_shifted(facts.year_start, offset, gone))
+            year_end.update(_shifted(facts.year_end, offset, gone))
+            published_at.update(_shifted(facts.published_at, offset, gone))
+            title_sort.update(_shifted(facts.title_sort, offset, gone))
             for name in TEXT_FIELDS:
-                factor = BM25_K1 * BM25_B / averages[name]
-                constant = BM25_K1 * (1 - BM25_B)
-                norms[name].extend(
-                    constant + factor * n for n in fastread.lengths(leaf, name, count)
-                )
-        self.norms = norms
+                lengths[name].extend(facts.lengths[name])
+            for slug, name in facts.regie_names.items():
+                if facts.facets["regie"].get(slug, 0) & live:
+                    regie_names[slug] = name  # later segments hold the newer names
+        self.visible = visible
+        visible_docs = from_bits(visible)
+        self.visible_docs = frozenset(visible_docs)
+        self.visible_count = len(visible_docs)
+        self.facet_bits = {f: dict(sorted(v.items())) for f, v in facet_bits.items()}
+        averages = {f: (searcher.avg_field_length(f, 0) or 1.0) for f in TEXT_FIELDS}
+        self.norms: dict[str, list[float]] = {}
+        for name in TEXT_FIELDS:
+            factor = BM25_K1 * BM25_B / averages[name]
+            constant = BM25_K1 * (1 - BM25_B)
+            self.norms[name] = [constant + factor * n for n in lengths[name]]
         self.year_start = year_start
         self.year_end = year_end
         years: dict[int, list[int]] = {}
@@ -125,10 +118,11 @@ class Generation:
             years.setdefault(year, []).append(docnum)
         self.year_bits = {year: to_bits(docs, size) for year, docs in years.items()}
 
-        ordered = sorted(visible_docs)
+        ordered = visible_docs  # increasing document numbers
+        dates, titles = published_at.get, title_sort.get
         self.order: dict[str, list[int]] = {
-            "recent": sorted(ordered, key=lambda d: (-published_at[d], title_sort[d])),
-            "title": sorted(ordered, key=lambda d: title_sort[d]),
+            "recent": sorted(ordered, key=lambda d: (-dates(d, -1), titles(d, ""))),
+            "title": sorted(ordered, key=lambda d: titles(d, "")),
         }
         self.rank: dict[str, list[int]] = {}
         for name, in_order in self.order.items():
@@ -137,12 +131,7 @@ class Generation:
                 rank[docnum] = position
             self.rank[name] = rank
 
-        self.regie_names: dict[str, str] = {}
-        for slug, bits in self.facet_bits["regie"].items():
-            first = (bits & -bits).bit_length() - 1
-            name = searcher.stored_fields(first).get("regie_name")
-            if isinstance(name, str) and name:
-                self.regie_names[slug] = name
+        self.regie_names = regie_names
 
         self.parsers: dict[str, qparser.QueryParser] = {
             "and": make_parser(searcher.schema, syntax.AndGroup),
@@ -277,6 +266,13 @@ class Generation:
                 self.results.popitem(last=False)
 
 
+def _shifted(values: dict[int, V], offset: int, gone: set[int]) -> Iterator[tuple[int, V]]:
+    """A segment's per-document values, deleted documents left out, numbered globally."""
+    if not gone:
+        return ((d + offset, v) for d, v in values.items())
+    return ((d + offset, v) for d, v in values.items() if d not in gone)
+
+
 _GENERATIONS: OrderedDict[tuple[Any, ...], Generation] = OrderedDict()
 _GENERATIONS_LOCK = threading.Lock()
 _BUILDING: dict[tuple[Any, ...], threading.Lock] = {}  # generation key → its builder's lock
@@ -318,6 +314,7 @@ def generation(searcher: Any) -> Generation:
         if fastread.fast_path_enabled() and not fastread.self_check(searcher.reader()):
             with _GENERATIONS_LOCK:
                 _GENERATIONS.clear()  # built with the fast readers, which cannot be trusted
+            segments.forget()
         built = Generation(searcher)
         with _GENERATIONS_LOCK:  # published before the waiting threads get the lock
             _BUILDING.pop(key, None)
@@ -337,6 +334,7 @@ def clear_caches() -> None:
     """Forget every cached generation (the next search rebuilds what it needs)."""
     with _GENERATIONS_LOCK:
         _GENERATIONS.clear()
+    segments.forget()
 
 
 def verify_phrase(
