@@ -76,9 +76,8 @@ def import_(
     with _context() as (_, engine, index):
         migrate(engine)
         # Many new fiches are indexed in bulk, on both cores, as `reindex` does.
-        report, _ = index.bulk(
-            lambda: import_corpus(engine, path), procs=min(2, os.cpu_count() or 1)
-        )
+        procs = min(2, os.cpu_count() or 1)
+        report, _ = index.bulk(lambda: import_corpus(engine, path, procs=procs), procs=procs)
         for problem in report.problems:
             err.print(str(problem), highlight=False, markup=False)
         out.print(

@@ -8,7 +8,9 @@ here too.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,15 @@ from resource_centre.corpus_format import (
 from resource_centre.db import read_session, write_session
 from resource_centre.models import Regie, Term, WriteUp
 from resource_centre.taxonomy import VOCABULARY_NAMES
-from resource_centre.writeups import FicheData, Known, apply_data, data_from_writeup, regie_ids
+from resource_centre.writeups import (
+    FicheData,
+    Known,
+    Rendered,
+    apply_data,
+    data_from_writeup,
+    regie_ids,
+    render_data,
+)
 
 __all__ = [
     "BATCH_SIZE",
@@ -50,6 +60,7 @@ __all__ = [
 ]
 
 BATCH_SIZE = 250
+PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
 
 
 @dataclass
@@ -69,8 +80,12 @@ class ImportReport:
 # Import and export
 
 
-def import_corpus(engine: Engine, folder: Path) -> ImportReport:
-    """Import a `knowledge/` folder: taxonomy and Régies first, then each fiche (upsert)."""
+def import_corpus(engine: Engine, folder: Path, *, procs: int = 1) -> ImportReport:
+    """Import a `knowledge/` folder: taxonomy and Régies first, then each fiche (upsert).
+
+    With `procs` > 1 (the CLI), fiche files are read, parsed and rendered in that many
+    processes; only call it so from a process without threads (it forks).
+    """
     report = ImportReport()
     taxonomy_path = folder / "taxonomy.yaml"
     regies_path = folder / "regies.yaml"
@@ -100,38 +115,77 @@ def import_corpus(engine: Engine, folder: Path) -> ImportReport:
 
     with read_session(engine) as session:
         known = Known.load(session)
+        stored = set(session.execute(select(WriteUp.slug)).scalars())
+    paths = sorted((folder / "fiches").glob("*.md"))
+    if procs > 1 and len(paths) >= PARALLEL_MIN_FILES:
+        # Reading, parsing and rendering the new fiches is most of an import's time: it is
+        # done in `procs` processes; the database is written from this one only.
+        context = multiprocessing.get_context("fork")  # the CLI process has no threads
+        with ProcessPoolExecutor(
+            procs, mp_context=context, initializer=_start_worker, initargs=(known, stored)
+        ) as pool:
+            prepared = list(pool.map(_prepare, paths, chunksize=32))
+    else:
+        _start_worker(known, stored, render=False)
+        prepared = [_prepare(path) for path in paths]
     valid: list[tuple[Path, FicheData]] = []
-    for path in sorted((folder / "fiches").glob("*.md")):
-        text = _read(path, report)
-        if text is None:
-            continue
-        data, problems = parse_fiche(path, text, known)
+    rendered: dict[str, Rendered] = {}
+    for path, data, problems, html in prepared:
         if data is None:
             report.problems.extend(problems)
             report.rejected_files.append(path)
-        else:
-            valid.append((path, data))
+            continue
+        valid.append((path, data))
+        if html is not None:
+            rendered[data.slug] = html
     for start in range(0, len(valid), BATCH_SIZE):
-        _upsert_fiches(engine, valid[start : start + BATCH_SIZE], report)
+        _upsert_fiches(engine, valid[start : start + BATCH_SIZE], report, rendered)
     return report
 
 
+# What an import worker process knows: the vocabularies and Régies, the fiches already
+# stored (only new fiches are rendered ahead: a changed one is compared first), and whether
+# to render at all.
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(known: Known, stored: set[str], render: bool = True) -> None:
+    _WORKER.update(known=known, stored=stored, render=render)
+
+
+def _prepare(path: Path) -> tuple[Path, FicheData | None, list[Problem], Rendered | None]:
+    """Read and parse one fiche file; render it too if it is new (in a worker process)."""
+    text, problem = _read_text(path)
+    if text is None:
+        return path, None, [problem] if problem else [], None
+    data, problems = parse_fiche(path, text, _WORKER["known"])
+    html = None
+    if data is not None and _WORKER["render"] and data.slug not in _WORKER["stored"]:
+        try:
+            html = render_data(data)
+        except Exception:  # rendered again while saving, where the error is reported
+            html = None
+    return path, data, problems, html
+
+
 def _read(path: Path, report: ImportReport) -> str | None:
+    text, problem = _read_text(path)
+    if problem is not None:
+        report.problems.append(problem)
+        report.rejected_files.append(path)
+    return text
+
+
+def _read_text(path: Path) -> tuple[str | None, Problem | None]:
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        report.problems.append(
-            Problem(path, line, "encodage invalide : le fichier doit être en UTF-8")
-        )
-        report.rejected_files.append(path)
-        return None
+        return None, Problem(path, line, "encodage invalide : le fichier doit être en UTF-8")
     except OSError as exc:
-        report.problems.append(Problem(path, 0, f"lecture impossible : {exc.strerror}"))
-        report.rejected_files.append(path)
-        return None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+        return None, Problem(path, 0, f"lecture impossible : {exc.strerror}")
+    return text.removeprefix("\ufeff").replace("\r\n", "\n"), None
 
 
 def _upsert_taxonomy(engine: Engine, vocabularies: dict[str, list[dict[str, Any]]]) -> None:
@@ -171,11 +225,14 @@ def _upsert_regies(engine: Engine, entries: list[dict[str, Any]]) -> None:
 
 
 def _upsert_fiches(
-    engine: Engine, batch: list[tuple[Path, FicheData]], report: ImportReport
+    engine: Engine,
+    batch: list[tuple[Path, FicheData]],
+    report: ImportReport,
+    rendered: dict[str, Rendered] | None = None,
 ) -> None:
     """Upsert a batch in one transaction; if it fails, retry file by file to isolate."""
     try:
-        counts = _save_batch(engine, [data for _, data in batch])
+        counts = _save_batch(engine, [data for _, data in batch], rendered or {})
     except Exception:
         if len(batch) == 1:
             path = batch[0][0]
@@ -183,14 +240,16 @@ def _upsert_fiches(
             report.rejected_files.append(path)
             return
         for item in batch:
-            _upsert_fiches(engine, [item], report)
+            _upsert_fiches(engine, [item], report)  # rendered again, errors reported
         return
     report.created += counts[0]
     report.updated += counts[1]
     report.unchanged += counts[2]
 
 
-def _save_batch(engine: Engine, batch: list[FicheData]) -> tuple[int, int, int]:
+def _save_batch(
+    engine: Engine, batch: list[FicheData], rendered: dict[str, Rendered]
+) -> tuple[int, int, int]:
     created = updated = unchanged = 0
     with write_session(engine) as session:
         ids = regie_ids(session)
@@ -204,7 +263,9 @@ def _save_batch(engine: Engine, batch: list[FicheData]) -> tuple[int, int, int]:
         for data in batch:
             writeup = existing.get(data.slug)
             if writeup is None:
-                apply_data(session, WriteUp(slug=data.slug, title=data.title), data, regie_ids=ids)
+                new = WriteUp(slug=data.slug, title=data.title)
+                html = rendered.get(data.slug)
+                apply_data(session, new, data, regie_ids=ids, rendered=html)
                 created += 1
             elif apply_data(session, writeup, data, regie_ids=ids):
                 updated += 1

@@ -251,20 +251,36 @@ def _content(data: FicheData) -> dict[str, Any]:
     return {f.name: getattr(data, f.name) for f in fields(FicheData)}
 
 
+Rendered = tuple[dict[str, str], str]  # sections' HTML, plain text of the sections
+
+
+def render_data(data: FicheData) -> Rendered:
+    """Render a fiche's sections as `apply_data` stores them (HTML and plain text)."""
+    sections = normalized(data).sections
+    return render_sections(sections), sections_plain_text(sections)
+
+
 def apply_data(
-    session: Session, writeup: WriteUp, data: FicheData, *, regie_ids: Mapping[str, int]
+    session: Session,
+    writeup: WriteUp,
+    data: FicheData,
+    *,
+    regie_ids: Mapping[str, int],
+    rendered: Rendered | None = None,
 ) -> bool:
     """Copy validated content onto `writeup`, rendering its sections; False if unchanged.
 
-    Raises SectionTooLarge if a section is over the limit (validate() reports it first),
-    RenderTooSlow if rendering overruns the current `rendering.time_limit`.
+    `rendered`, when given, is `render_data(data)` computed ahead (an import renders new
+    fiches in worker processes). Raises SectionTooLarge if a section is over the limit
+    (validate() reports it first), RenderTooSlow if rendering overruns the current
+    `rendering.time_limit`.
     """
     data = normalized(data)
     if writeup.id is not None:
         current_regie = next((s for s, i in regie_ids.items() if i == writeup.regie_id), None)
         if _content(data_from_writeup(writeup, current_regie)) == _content(data):
             return False
-    html = render_sections(data.sections)
+    html, plain = rendered if rendered is not None else render_data(data)
     writeup.slug = data.slug
     writeup.title = data.title
     writeup.summary = data.summary
@@ -281,7 +297,7 @@ def apply_data(
     writeup.published_at = data.published_at
     writeup.sections = data.sections
     writeup.sections_html = html
-    writeup.plain_text = sections_plain_text(data.sections)
+    writeup.plain_text = plain
     if writeup.id is not None:
         writeup.version += 1
         writeup.updated_at = utcnow()
