@@ -25,7 +25,7 @@ from resource_centre.taxonomy import (
     fold,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: analyzers of `analysis.FrenchAnalyzer` (same terms, pickled by name)
 
 KIND_FICHE = "fiche"
 KIND_META = "meta"
