@@ -146,7 +146,13 @@ class SearchIndex:
         with self._write_mutex, self.lock.held(timeout=30) as got:
             if not got or self.exists():
                 return False
-            self._swap(self._new_generation())
+            generation = self._new_generation()
+            # Its meta document says which schema made it (an index without one counts
+            # as version 1, which would be rebuilt at the first catch-up).
+            writer = whoosh_index.open_dir(str(generation)).writer()
+            writer.add_document(**meta_document(0))
+            writer.commit()
+            self._swap(generation)
             return True
 
     # -- reading -------------------------------------------------------------------------
