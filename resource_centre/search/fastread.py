@@ -7,6 +7,8 @@ same answer. `self_check()` runs whenever a generation's search caches are built
 and every index commit): it compares both on a few terms of the live index, and if they
 differ or the fast one fails, it logs an error and switches the process to the public API
 (correct, slower) for good. `fast_path_enabled()` tells which path is in use (/api/health).
+A generation whose largest segment was checked already (a journal commit only adds a small
+one) is not checked again.
 """
 
 from __future__ import annotations
@@ -234,6 +236,9 @@ def self_check(reader: Any) -> bool:
     global FAST_POSTINGS
     if not FAST_POSTINGS:
         return False
+    checked = _largest_segments(reader)
+    if checked and checked <= _CHECKED:
+        return True  # a journal commit only added a small segment: nothing new to compare
     try:
         problem = _compare(reader)
     except Exception as exc:  # any failure of a fast reader means it cannot be trusted
@@ -245,7 +250,28 @@ def self_check(reader: Any) -> bool:
             problem,
         )
         FAST_POSTINGS = False
+    else:
+        _CHECKED.update(checked)
     return FAST_POSTINGS
+
+
+# The segments (id, size) whose fast reads matched the public API in this process.
+_CHECKED: set[tuple[Any, int]] = set()
+
+
+def _largest_segments(reader: Any) -> set[tuple[Any, int]]:
+    """The largest segment, where `_compare` samples its terms (an empty set if unknown)."""
+    leaves = [leaf for leaf, _ in reader.leaf_readers()]
+    if not leaves:
+        return set()
+    leaf = max(leaves, key=_doc_count)
+    segment = leaf.segment()
+    return {(segment.segment_id(), _doc_count(leaf))} if segment is not None else set()
+
+
+def forget_checks() -> None:
+    """Check the next generation again, whatever its segments."""
+    _CHECKED.clear()
 
 
 def _compare(reader: Any) -> str | None:

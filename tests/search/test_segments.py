@@ -40,6 +40,12 @@ def kept(index: SearchIndex) -> dict[str, Any]:
         return snapshot(caches.Generation(searcher))
 
 
+def warm(index: SearchIndex) -> None:
+    """What the sync thread does after a commit: the generation's caches, checked."""
+    with index.searching() as searcher:
+        caches.warm_up(searcher)
+
+
 def published_by_public_api(index: SearchIndex) -> set[int]:
     with index.searching() as searcher:
         return {
@@ -113,3 +119,24 @@ def test_after_a_merge_the_caches_are_still_those_of_a_fresh_reading(index, sqli
     searcher = index.searcher()
     results = run(searcher, SearchRequest(q="potager"), labels={})
     assert [h.slug for h in results.hits] == ["jardin-partage-des-tilleuls"]
+
+
+def test_the_fast_readers_are_checked_again_only_when_the_largest_segments_change(
+    index, sqlite_engine, monkeypatch
+):
+    from resource_centre.search import fastread
+
+    compared: list[int] = []
+    real = fastread._compare
+    monkeypatch.setattr(fastread, "_compare", lambda reader: compared.append(1) or real(reader))
+    caches.clear_caches()
+    warm(index)
+    assert compared == [1]
+    with write_session(sqlite_engine) as session:
+        get_by_slug(session, "jardin-partage-des-tilleuls").title = "Potager collectif"
+    index.catch_up()  # adds a one-fiche segment; the largest ones stay
+    warm(index)
+    assert compared == [1]
+    index.rebuild()  # new segments throughout: checked again
+    warm(index)
+    assert compared == [1, 1]
