@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 IDLE_BEFORE_MERGE = 2.0  # seconds without journal activity before merging
 BUSY_SECONDS = 3.0  # after activity, poll every `poll_seconds`; then every IDLE_POLL_SECONDS
-IDLE_POLL_SECONDS = 0.5
+IDLE_POLL_SECONDS = 0.25  # a commit of another process is seen within this (0.3 ms a poll)
 REPEAT_MEMORY = 300.0  # seconds /api/health stays degraded after a range applied twice
 
 
