@@ -29,7 +29,7 @@ from resource_centre.search.analysis import french_stop_words
 from resource_centre.search.bitsets import from_bits, to_bits
 from resource_centre.search.request import FACETS
 from resource_centre.search.results import Hit
-from resource_centre.search.schema import PHRASE_FIELD, TEXT_FIELDS
+from resource_centre.search.schema import META_SLUG, PHRASE_FIELD, TEXT_FIELDS, meta_schema_version
 from resource_centre.search.textquery import make_parser
 
 logger = logging.getLogger(__name__)
@@ -137,11 +137,29 @@ class Generation:
             "and": make_parser(searcher.schema, syntax.AndGroup),
             "or": make_parser(searcher.schema, syntax.OrGroup),
         }
+        # What the index holds: the journal entry it applied last and its schema version.
+        # Two generations with the same content (an idle merge, a rebuild) answer alike.
+        meta = searcher.document(slug=META_SLUG)
+        journal_id = meta.get("journal_id") if meta else None
+        self.content = (journal_id, meta_schema_version(meta)) if journal_id is not None else None
         self.results: OrderedDict[tuple[Any, ...], Core] = OrderedDict()
         self.related: OrderedDict[tuple[str, int], list[Hit]] = OrderedDict()
         self.year_ranges: OrderedDict[tuple[int | None, int | None], int] = OrderedDict()
         self.terms: OrderedDict[tuple[str, Any], Term] = OrderedDict()
         self.terms_size = 0
+
+    def adopt(self, previous: Generation) -> None:
+        """Take over the results and related fiches of a generation with the same content.
+
+        They hold no document numbers, so they stay right after a merge or a rebuild (the
+        cached scores are those computed before; terms, years and orders are read again).
+        """
+        if self.content is None or self.content != previous.content:
+            return
+        with previous.lock:
+            results, related = OrderedDict(previous.results), OrderedDict(previous.related)
+        with self.lock:
+            self.results, self.related = results, related
 
     def _remember(self, key: tuple[str, Any], entry: Term) -> None:
         with self.lock:
@@ -316,6 +334,10 @@ def generation(searcher: Any) -> Generation:
                 _GENERATIONS.clear()  # built with the fast readers, which cannot be trusted
             segments.forget()
         built = Generation(searcher)
+        with _GENERATIONS_LOCK:
+            latest = next(reversed(_GENERATIONS.values()), None)
+        if latest is not None:
+            built.adopt(latest)  # an idle merge keeps the results already computed
         with _GENERATIONS_LOCK:  # published before the waiting threads get the lock
             _BUILDING.pop(key, None)
             found = _GENERATIONS.setdefault(key, built)

@@ -140,3 +140,27 @@ def test_the_fast_readers_are_checked_again_only_when_the_largest_segments_chang
     index.rebuild()  # new segments throughout: checked again
     warm(index)
     assert compared == [1, 1]
+
+
+def test_results_survive_a_merge_but_not_a_change_of_content(index, sqlite_engine):
+    for n in range(6):
+        with write_session(sqlite_engine) as session:
+            get_by_slug(session, "jardin-partage-des-tilleuls").title = f"Potager {n}"
+        index.catch_up()
+    request = SearchRequest(q="potager")
+    with index.searching() as searcher:
+        before = caches.generation(searcher)
+        first = run(searcher, request, labels={})
+    assert before.results  # computed once, cached
+    assert index.merge_small(max_segments=2)  # what an idle server does: same content
+    with index.searching() as searcher:
+        merged = caches.generation(searcher)
+        assert merged is not before and merged.results == before.results
+        assert run(searcher, request, labels={}) == first
+    with write_session(sqlite_engine) as session:  # a publication: new content
+        get_by_slug(session, "jardin-partage-des-tilleuls").title = "Verger partagé"
+    index.catch_up()
+    with index.searching() as searcher:
+        changed = caches.generation(searcher)
+        assert changed.content != merged.content and not changed.results
+        assert run(searcher, request, labels={}).total == 0
