@@ -140,3 +140,17 @@ def test_an_import_while_another_process_writes_the_index_leaves_it_to_that_proc
     assert slugs(empty_index) == []  # not indexed here: the lock holder's sync thread will
     assert empty_index.catch_up() > 0
     assert slugs(empty_index) == PUBLISHED
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_a_build_in_rounds_gives_the_same_index(empty_index, sqlite_engine, monkeypatch, procs):
+    index = SearchIndex(empty_index.root.parent / f"rounds-{procs}", sqlite_engine)
+    import_corpus(sqlite_engine, TEST_KNOWLEDGE)
+    index.rebuild(procs=procs)
+    whole = [slugs(index, q) for q in ("", "laverie", "jardin partagé", "vélo")]
+    monkeypatch.setattr(indexer, "ROUND_DOCS", 1)  # one fiche per process and round
+    index.rebuild(procs=procs)
+    with index.searching() as searcher:
+        assert len(searcher.reader().leaf_readers()) >= 2  # a segment per round at least
+    assert [slugs(index, q) for q in ("", "laverie", "jardin partagé", "vélo")] == whole
+    assert index.check().ok and index.applied_id() == index.latest_journal_id()

@@ -68,6 +68,12 @@ REBUILD_THRESHOLD = 20_000
 # An import leaving this many pending entries (and a quarter of the index) is indexed by
 # building a fresh generation in bulk rather than applying the entries (`bulk`).
 BULK_REBUILD_MIN = 1_000
+# A full build indexes this many fiches per process and round, sorting their postings in
+# memory (up to BUILD_LIMIT_MB per process; measured at 10,000 generated fiches of about
+# 1,000 words: 1.1 GB per process for 5,000 fiches, build 50 s instead of 101 s with
+# spilling), and leaves one segment per process and round.
+ROUND_DOCS = 5_000
+BUILD_LIMIT_MB = 1024
 
 
 class IndexUnavailable(DomainError, RuntimeError):
@@ -432,16 +438,17 @@ class SearchIndex:
     def _build_generation(
         self, progress: Callable[[int, int], None] | None, *, procs: int = 1
     ) -> tuple[Path, int]:
+        """Index every published fiche into a new generation directory (not yet live).
+
+        The fiches go in rounds of `ROUND_DOCS` per process: each round's postings are
+        sorted in memory (Whoosh spills larger sets to disk in sorted runs, which doubled the
+        build time at 10,000 fiches) and committed as one segment per process, unmerged.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         generation = self._new_generation()
         ix = whoosh_index.open_dir(str(generation))
         # Entries up to start_id are reflected in what we read next (read after it).
         start_id = self.latest_journal_id()
-        if procs > 1:
-            # One segment per process, not merged: merging would cost what was gained.
-            writer = ix.writer(procs=procs, limitmb=128, multisegment=True)
-        else:
-            writer = ix.writer(limitmb=256)
         count = 0
         try:
             with read_session(self.engine) as session:
@@ -453,18 +460,29 @@ class SearchIndex:
                     ).scalars()
                 )
                 total = len(slugs)
-                for start in range(0, total, APPLY_CHUNK):
-                    chunk = slugs[start : start + APPLY_CHUNK]
-                    for doc in _documents(session, chunk).values():
-                        writer.add_document(**doc)
-                        count += 1
-                    session.expunge_all()
-                    if progress:
-                        progress(min(start + APPLY_CHUNK, total), total)
-            writer.add_document(**meta_document(start_id))
-            writer.commit(optimize=procs == 1)
+                per_round = ROUND_DOCS * max(1, procs)
+                for round_start in range(0, max(total, 1), per_round):
+                    if procs > 1:
+                        writer = ix.writer(procs=procs, limitmb=BUILD_LIMIT_MB, multisegment=True)
+                    else:
+                        writer = ix.writer(limitmb=BUILD_LIMIT_MB)
+                    try:
+                        round_end = min(total, round_start + per_round)
+                        for start in range(round_start, round_end, APPLY_CHUNK):
+                            chunk = slugs[start : min(round_end, start + APPLY_CHUNK)]
+                            for doc in _documents(session, chunk).values():
+                                writer.add_document(**doc)
+                                count += 1
+                            session.expunge_all()
+                            if progress:
+                                progress(min(start + APPLY_CHUNK, round_end), total)
+                        if round_end >= total:
+                            writer.add_document(**meta_document(start_id))
+                        writer.commit(merge=False)
+                    except BaseException:
+                        writer.cancel()
+                        raise
         except BaseException:
-            writer.cancel()
             shutil.rmtree(generation, ignore_errors=True)
             raise
         return generation, count
