@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from resource_centre.search.caches import Generation
@@ -36,6 +37,10 @@ def facet_counts(
     return counts
 
 
+# Every page sorts a few hundred labels: each is folded once per process.
+_folded_label = lru_cache(maxsize=8192)(fold)
+
+
 def label_facets(
     counts: Mapping[str, list[tuple[str, int]]],
     request: SearchRequest,
@@ -57,7 +62,7 @@ def label_facets(
             if not isinstance(label, str) or not label:
                 label = gen.regie_names.get(value, value) if facet == "regie" else value
             values.append(FacetValue(value, label, n))
-        values.sort(key=lambda fv: (-fv.count, fold(fv.label), fv.value))
+        values.sort(key=lambda fv: (-fv.count, _folded_label(fv.label), fv.value))
         facets[facet] = values
     years = [FacetValue(v, v, n) for v, n in counts.get(YEAR_FACET, [])]
     years.sort(key=lambda fv: fv.value, reverse=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any, Protocol
 
 from resource_centre.search.caches import Generation
@@ -113,20 +114,44 @@ def highlight(text: str, stems: Iterable[str], *, whole: bool) -> str:
 def _candidate_words(text: str, terms: frozenset[str], *, whole: bool) -> Iterable[tuple[int, int]]:
     """Spans of the words that may stem to one of `terms`.
 
-    Stemming every word of a long body costs milliseconds per hit; instead, the folded text
-    is searched for words starting like a stem (its first letters: "cheval" also finds
-    "chevaux"), and only those are stemmed. Short texts, and texts whose folding changes
-    their length, are scanned word by word.
+    Stemming every word of a long body costs milliseconds per hit; instead, the text is
+    searched for words starting like a stem (its first letters: "cheval" also finds
+    "chevaux"), in any case and with or without accents, and only those are stemmed. Short
+    texts are scanned word by word.
     """
-    folded = fold(text) if not whole and len(text) > 1500 else ""
-    if len(folded) != len(text):
+    if whole or len(text) <= 1500:
         for match in WORD_RE.finditer(text):
             yield match.span()
         return
-    prefixes = sorted({t[: max(3, len(t) - 2)] for t in terms}, key=len, reverse=True)
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in prefixes) + r")\w*")
-    for match in pattern.finditer(folded):
+    for match in _prefix_pattern(terms).finditer(text):
         yield match.span()
+
+
+def _accent_variants() -> dict[str, str]:
+    """Folded letter → the characters (up to U+024F) that fold to it: `e` → `eèéêëÈÉÊË…`."""
+    variants: dict[str, str] = {}
+    for code in range(0x250):
+        char = chr(code)
+        folded = fold(char)
+        if len(folded) == 1 and folded.isalnum():
+            variants[folded] = variants.get(folded, "") + char
+    return variants
+
+
+_VARIANTS = _accent_variants()
+
+
+@lru_cache(maxsize=256)
+def _prefix_pattern(terms: frozenset[str]) -> re.Pattern[str]:
+    """Words starting like one of the stems, matched on the text as it is (no folding)."""
+    prefixes = sorted({t[: max(3, len(t) - 2)] for t in terms}, key=len, reverse=True)
+
+    def accents(prefix: str) -> str:
+        return "".join(
+            f"[{re.escape(_VARIANTS[c])}]" if c in _VARIANTS else re.escape(c) for c in prefix
+        )
+
+    return re.compile(r"\b(?:" + "|".join(map(accents, prefixes)) + r")\w*", re.IGNORECASE)
 
 
 def _word_start(text: str, index: int) -> int:
