@@ -137,11 +137,16 @@ class Generation:
             "and": make_parser(searcher.schema, syntax.AndGroup),
             "or": make_parser(searcher.schema, syntax.OrGroup),
         }
-        # What the index holds: the journal entry it applied last and its schema version.
-        # Two generations with the same content (an idle merge, a rebuild) answer alike.
+        # What the index holds: every commit that changes fiches also stores the id of the
+        # journal entry applied last (indexer), so two generations with the same id, schema
+        # version and document count (an idle merge, a rebuild) answer alike.
         meta = searcher.document(slug=META_SLUG)
         journal_id = meta.get("journal_id") if meta else None
-        self.content = (journal_id, meta_schema_version(meta)) if journal_id is not None else None
+        self.content = (
+            (journal_id, meta_schema_version(meta), self.doc_count)
+            if journal_id is not None
+            else None
+        )
         self.results: OrderedDict[tuple[Any, ...], Core] = OrderedDict()
         self.related: OrderedDict[tuple[str, int], list[Hit]] = OrderedDict()
         self.year_ranges: OrderedDict[tuple[int | None, int | None], int] = OrderedDict()
