@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlmodel import col, select
 
@@ -16,7 +18,14 @@ from resource_centre.search.fastread import fast_path_enabled
 from resource_centre.search.indexer import IndexUnavailable
 from resource_centre.search.results import Hit, SearchResults
 from resource_centre.search.service import INDEX_UNAVAILABLE
-from resource_centre.taxonomy import FACETS, SECTION_KEYS, VOCABULARIES
+from resource_centre.taxonomy import (
+    FACET_LABELS,
+    FACETS,
+    SECTION_KEYS,
+    SLUG_FACETS,
+    VOCABULARIES,
+    YEAR_RANGE_PARAMS,
+)
 from resource_centre.web.deps import IndexDep, SearchDep, SessionDep
 from resource_centre.writeups import get_by_slug
 
@@ -109,12 +118,23 @@ class RegieList(BaseModel):
     data: list[RegieOut]
 
 
-def hit_to_summary(request: Request, hit: Hit) -> WriteUpSummary:
+_SLUG_MARK = "--slug--"
+
+
+def _fiche_url(request: Request) -> Callable[[str], str]:
+    """The absolute URL of a fiche by slug; the route is looked up once per request."""
+    template = str(request.url_for("fiche", slug=_SLUG_MARK))
+    return lambda slug: template.replace(_SLUG_MARK, quote(slug, safe=""))
+
+
+def hit_to_summary(
+    request: Request, hit: Hit, fiche_url: Callable[[str], str] | None = None
+) -> WriteUpSummary:
     return WriteUpSummary(
         slug=hit.slug,
         title=hit.title,
         summary=hit.summary,
-        url=str(request.url_for("fiche", slug=hit.slug)),
+        url=(fiche_url or _fiche_url(request))(hit.slug),
         regie=RegieRef(slug=hit.regie_slug, name=hit.regie_name or hit.regie_slug)
         if hit.regie_slug
         else None,
@@ -132,10 +152,6 @@ def hit_to_summary(request: Request, hit: Hit) -> WriteUpSummary:
     )
 
 
-Many = Annotated[list[str] | None, Query()]
-Text = Annotated[str | None, Query()]
-
-
 INDEX_UNAVAILABLE_RESPONSE = {
     "model": ErrorDetail,
     "description": (
@@ -151,31 +167,46 @@ def unavailable(results: SearchResults) -> bool:
     return results.unavailable
 
 
+def _search_parameters() -> list[dict[str, Any]]:
+    """The query parameters of `/api/writeups`, for OpenAPI: the route reads the query string
+    itself (`SearchService.parse`), so FastAPI does not validate each of them again."""
+    text = {"type": "string"}
+    many = {"type": "array", "items": {"type": "string"}}
+    described = {
+        "q": "Texte libre (phrases, -exclusion, OR)",
+        "sort": "relevance, recent ou title",
+        "page": "Page (à partir de 1)",
+        "page_size": "Fiches par page",
+    }
+    parameters: list[dict[str, Any]] = [
+        {"name": "q", "in": "query", "required": False, "schema": text,
+         "description": described["q"]},
+    ]  # fmt: skip
+    for facet in SLUG_FACETS:
+        parameters.append(
+            {"name": facet, "in": "query", "required": False, "schema": many,
+             "style": "form", "explode": True, "description": f"Facette : {FACET_LABELS[facet]}"}
+        )  # fmt: skip
+    for name in (*YEAR_RANGE_PARAMS, "sort", "page", "page_size"):
+        parameter = {"name": name, "in": "query", "required": False, "schema": text}
+        if name in described:
+            parameter["description"] = described[name]
+        parameters.append(parameter)
+    return parameters
+
+
 @router.get(
     "/writeups",
     response_model=WriteUpList,
     summary="Rechercher des fiches publiées",
     responses={503: INDEX_UNAVAILABLE_RESPONSE},
+    openapi_extra={"parameters": _search_parameters()},
 )
-def list_writeups(
-    request: Request,
-    search: SearchDep,
-    q: Annotated[str | None, Query(description="Texte libre (phrases, -exclusion, OR)")] = None,
-    theme: Many = None,
-    region: Many = None,
-    regie: Many = None,
-    activity: Many = None,
-    audience: Many = None,
-    scheme: Many = None,
-    year_min: Text = None,
-    year_max: Text = None,
-    sort: Annotated[str | None, Query(description="relevance, recent ou title")] = None,
-    page: Text = None,
-    page_size: Text = None,
-) -> WriteUpList:
+def list_writeups(request: Request, search: SearchDep) -> Response:
     """Same parameters as the library page; bad values are ignored with a notice.
 
-    503 while the index is unavailable, so that "no fiche" and "cannot search" differ.
+    503 while the index is unavailable, so that "no fiche" and "cannot search" differ. The
+    answer is serialised here (the model is built once, not validated again by FastAPI).
     """
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
@@ -184,8 +215,9 @@ def list_writeups(
     results = search.search(search_request, source="api")
     if unavailable(results):
         raise DomainError(INDEX_UNAVAILABLE, kind=Kind.UNAVAILABLE)
-    return WriteUpList(
-        data=[hit_to_summary(request, hit) for hit in results.hits],
+    fiche_url = _fiche_url(request)
+    answer = WriteUpList(
+        data=[hit_to_summary(request, hit, fiche_url) for hit in results.hits],
         total=results.total,
         page=results.page,
         page_size=results.page_size,
@@ -197,6 +229,7 @@ def list_writeups(
         },
         notices=results.notices,
     )
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get(
