@@ -156,7 +156,14 @@ def publish_visible(env: dict[str, str], port: int, pids: list[int]) -> float:
         pending = set(pids)
         while pending:
             for pid in sorted(pending):
-                status, body, _ = clients[pid].get(api(word, page_size=1))
+                try:
+                    status, body, _ = clients[pid].get(api(word, page_size=1))
+                except (OSError, http.client.HTTPException):
+                    # Closed by the server after its keep-alive time-out (5 s) while the
+                    # publication was made: a new connection to the same worker.
+                    clients[pid].close()
+                    clients[pid] = connect_to(port, pid)
+                    continue
                 if status == 200 and json.loads(body)["total"] > 0:
                     pending.discard(pid)
             if pending and time.perf_counter() - committed > 30:
