@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Not in the contract's table: tuning knobs with safe defaults.
     index_poll_seconds: float = 0.1
     render_seconds: float = 2.0  # time limit of the Markdown rendering of one web request
+    # Requests computed at once per process: one process computes on one core (the GIL), so
+    # a few threads serve as fast as many and leave the index sync thread its turn.
+    request_threads: int = Field(default=4, ge=1, le=200)
     session_idle_minutes: int = 120
     session_max_hours: int = 12
     # Quotas and retention; LOG_RETENTION_DAYS is in the contract (section 10). 0: no limit.

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -69,6 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:  # the site still serves; the sync thread retries
             log.exception("index not ready at start-up")
         sync.start()
+        # Requests run in a thread pool, but one process computes on one core (the GIL):
+        # measured at 10,000 fiches, 20 clients on two workers, 4 threads instead of
+        # anyio's 40 served 179 requests/s instead of 108, p95 240 ms instead of 411, and a
+        # publication was visible in 0.96 s instead of 2.0 s (the sync thread gets its turn).
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         try:
             yield
         finally:
