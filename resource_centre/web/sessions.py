@@ -118,20 +118,21 @@ class SessionMiddleware:
         if token and info is None:
             set_cookies.append(cookie_header(SESSION_COOKIE, "", secure=secure, max_age=0))
         anon = cookies.get(ANON_COOKIE, "")
-        if info is None and not (
-            16 <= len(anon) <= 64 and anon.replace("-", "").replace("_", "").isalnum()
-        ):
-            anon = secrets.token_urlsafe(24)
-            set_cookies.append(cookie_header(ANON_COOKIE, anon, secure=secure))
+        path = scope.get("path", "")
+        if not (16 <= len(anon) <= 64 and anon.replace("-", "").replace("_", "").isalnum()):
+            anon = ""
+            # A visitor's forms are bound to this cookie; the JSON API has no forms, and
+            # its clients get no cookie.
+            if info is None and not is_api_path(path):
+                anon = secrets.token_urlsafe(24)
+                set_cookies.append(cookie_header(ANON_COOKIE, anon, secure=secure))
         state = scope.setdefault("state", {})
         state["user"] = info.user if info else None
         state["session_info"] = info
         state["session_token"] = token if info else None
-        binding = f"s:{info.csrf_secret}" if info else f"a:{anon}"
-        state["csrf_binding"] = binding
-        state["csrf_token"] = csrf_token(self.settings.secret_key, binding)
+        binding = f"s:{info.csrf_secret}" if info else (f"a:{anon}" if anon else None)
+        state["csrf_binding"] = binding  # pages make their token from it (`page_csrf_token`)
 
-        path = scope.get("path", "")
         connection = HTTPConnection(scope)
         if (
             info is None
@@ -167,6 +168,15 @@ class SessionMiddleware:
 
 def _own_origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def page_csrf_token(request: Request) -> str:
+    """A CSRF token for the forms of a page (made when a page is rendered, not for every
+    request: an API answer or a redirect needs none)."""
+    binding = getattr(request.state, "csrf_binding", None)
+    if not binding:
+        return ""
+    return csrf_token(request.app.state.settings.secret_key, binding)
 
 
 async def csrf_protect(request: Request) -> AsyncIterator[None]:
