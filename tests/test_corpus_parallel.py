@@ -38,6 +38,7 @@ def test_two_processes_store_the_same_fiches_and_report_the_same_problems(
     two_libraries, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(corpus, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(corpus, "WINDOW_FILES", 7)  # several windows, in both ways
     folder = tmp_path / "knowledge"
     shutil.copytree(DEMO_KNOWLEDGE, folder)
     (folder / "fiches" / "bad-encoding.md").write_bytes(b"---\ntitle: caf\xe9\n---\n")
