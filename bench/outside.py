@@ -203,10 +203,12 @@ def ensure_corpus(workdir: Path, count: int) -> Path:
     return corpus
 
 
-def fresh_library(workdir: Path, count: int) -> tuple[Path, dict[str, str]]:
+def library(workdir: Path, count: int, fresh: bool) -> tuple[Path, dict[str, str]]:
+    """The library's folder (emptied when `fresh`) and the environment that points at it."""
     lib = workdir / f"lib-{count}"
-    shutil.rmtree(lib, ignore_errors=True)
-    lib.mkdir(parents=True)
+    if fresh:
+        shutil.rmtree(lib, ignore_errors=True)
+    lib.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
         RESOURCE_CENTRE_DATABASE_URL=f"sqlite:///{lib / 'db.sqlite'}",
@@ -529,23 +531,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-seconds", type=float, default=60)
     parser.add_argument("--skip-load", action="store_true", help="sans la passe de charge")
     parser.add_argument("--skip-fts", action="store_true", help="sans la comparaison FTS5")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reprendre la bibliothèque d'une passe précédente (sans import "
+                        "ni reindex ; leurs chiffres sont ceux de cette passe)")  # fmt: skip
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     workdir = args.workdir.resolve()
     about = machine()
     print(f"Machine : {about}", flush=True)
     corpus = ensure_corpus(workdir, args.count)
-    lib, env = fresh_library(workdir, args.count)
-    print(f"Bibliothèque neuve dans {lib} : init, import…", flush=True)
-    setup = import_until_searchable(env, lib, corpus)
-    print(
-        f"  import {setup['import']:.1f} s, tout trouvable à {setup['searchable']:.1f} s "
-        f"({int(setup['published'])} fiches publiées)",
-        flush=True,
-    )
-    setup["reindex"] = cli(env, "reindex")
-    print(f"  reindex {setup['reindex']:.1f} s", flush=True)
-    cli(env, "create-user", "--email", CURATOR, "--role", "curator", "--generate")
+    lib, env = library(workdir, args.count, fresh=not args.reuse)
+    saved = lib / "setup.json"
+    if args.reuse and saved.exists():
+        setup = json.loads(saved.read_text())
+        print(f"Bibliothèque reprise dans {lib} (chiffres d'import de la passe d'origine)")
+    else:
+        lib, env = library(workdir, args.count, fresh=True)
+        print(f"Bibliothèque neuve dans {lib} : init, import…", flush=True)
+        setup = import_until_searchable(env, lib, corpus)
+        print(
+            f"  import {setup['import']:.1f} s, tout trouvable à {setup['searchable']:.1f} s "
+            f"({int(setup['published'])} fiches publiées)",
+            flush=True,
+        )
+        setup["reindex"] = cli(env, "reindex")
+        print(f"  reindex {setup['reindex']:.1f} s", flush=True)
+        cli(env, "create-user", "--email", CURATOR, "--role", "curator", "--generate")
+        saved.write_text(json.dumps(setup))
     all_figures = [measure_server(env, lib, w, args) for w in args.worker_counts]
     fts: list[float] | None = None
     if not args.skip_fts:
