@@ -14,7 +14,7 @@ from resource_centre.search import caches, segments
 from resource_centre.search.indexer import SearchIndex
 from resource_centre.search.query import run
 from resource_centre.search.request import SearchRequest
-from resource_centre.search.schema import KIND_FICHE
+from resource_centre.search.schema import KIND_FICHE, TEXT_FIELDS
 from resource_centre.writeups import get_by_slug
 from tests.conftest import TEST_KNOWLEDGE
 
@@ -25,7 +25,11 @@ ATTRIBUTES = (
 
 
 def snapshot(generation: caches.Generation) -> dict[str, Any]:
-    return {name: getattr(generation, name) for name in ATTRIBUTES}
+    found = {name: getattr(generation, name) for name in ATTRIBUTES}
+    # Norms and ranks are computed on first use: compare what they give.
+    found["norms"] = {name: generation.norms[name] for name in TEXT_FIELDS}
+    found["rank"] = {name: generation.rank[name] for name in generation.order}
+    return found
 
 
 def fresh(index: SearchIndex) -> dict[str, Any]:
@@ -164,3 +168,53 @@ def test_results_survive_a_merge_but_not_a_change_of_content(index, sqlite_engin
         changed = caches.generation(searcher)
         assert changed.content != merged.content and not changed.results
         assert run(searcher, request, labels={}).total == 0
+
+
+def following(index: SearchIndex, previous: caches.Generation) -> caches.Generation:
+    """The live generation's caches, derived from the generation before it."""
+    with index.searching() as searcher:
+        return caches.Generation(searcher, previous)
+
+
+@pytest.mark.parametrize("one_by_one", [True, False], ids=["inserted", "sorted-again"])
+def test_a_generation_derived_from_the_one_before_is_the_fresh_one(
+    index, sqlite_engine, monkeypatch, one_by_one
+):
+    if not one_by_one:  # new documents put in the sort orders by a full sort
+        monkeypatch.setattr(caches, "_INSERT_AT_MOST", 0)
+    engine = sqlite_engine
+    with index.searching() as searcher:
+        previous = caches.Generation(searcher)
+    changes = [
+        ("jardin-partage-des-tilleuls", "title", "Aaa potager collectif"),  # first by title
+        ("epicerie-soumise", "status", "published"),  # a new visible fiche
+        ("laverie-solidaire-du-canal", "status", "archived"),  # a fiche leaves
+        ("atelier-velo-des-hauts-plateaux", "year_start", 1999),  # a new year
+        ("laverie-solidaire-du-canal", "status", "published"),
+        ("jardin-partage-des-tilleuls", "title", "Zzz potager collectif"),  # last by title
+    ]
+    derived = 0
+    for slug, attribute, value in changes:
+        with write_session(engine) as session:
+            setattr(get_by_slug(session, slug), attribute, value)
+        index.catch_up()
+        current = following(index, previous)
+        derived += current.layout[: len(previous.layout)] == previous.layout
+        assert snapshot(current) == fresh(index), (slug, attribute, value)
+        previous = current
+    assert derived == len(changes)  # every step took the incremental path
+    with write_session(engine) as session:  # a renamed Régie: its fiches are indexed again
+        regie = session.execute(select(Regie).where(Regie.slug == "regie-du-canal")).scalar_one()
+        regie.name = "Régie Belvédère"
+    index.catch_up()
+    current = following(index, previous)
+    assert current.regie_names["regie-du-canal"] == "Régie Belvédère"
+    assert snapshot(current) == fresh(index)
+    assert index.merge_small(max_segments=2)  # segments replaced: built from scratch
+    merged = following(index, current)
+    assert merged.layout[: len(current.layout)] != current.layout
+    assert snapshot(merged) == fresh(index)
+    with index.searching() as searcher:  # and searches through `generation()` agree
+        caches.clear_caches()
+        results = run(searcher, SearchRequest(q="potager", sort="title"), labels={})
+    assert [h.slug for h in results.hits] == ["jardin-partage-des-tilleuls"]
