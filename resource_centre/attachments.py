@@ -1,9 +1,9 @@
 """Attachments: allowed types checked by content, size and count limits, per-account quotas
-(upload volume, new fiches a day), safe storage."""
+(upload volume, new fiches a day), safe storage (in the store of `storage.py`)."""
 
 from __future__ import annotations
 
-import os
+import logging
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -17,7 +17,9 @@ from sqlmodel import Session, col, select
 from resource_centre.errors import DomainError
 from resource_centre.errors import Kind as ErrorKind
 from resource_centre.models import Attachment, User, WriteUp, utcnow
+from resource_centre.storage import AttachmentStore
 
+log = logging.getLogger(__name__)
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PER_FICHE = 10
 ZIP = b"PK\x03\x04"
@@ -118,13 +120,6 @@ def new_stored_name(extension: str) -> str:
     return secrets.token_hex(16) + extension
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Create `path` readable by the owner only (0600) and write `data`; never overwrite."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
 def _megabytes(size: int) -> str:
     return f"{size / 1_048_576:.1f}".replace(".", ",") + " Mo"
 
@@ -214,27 +209,41 @@ def of_writeup(session: Session, writeup: WriteUp | None) -> list[Attachment]:
 
 def store_files(
     session: Session,
-    folder: Path,
+    store: AttachmentStore,
     *,
     writeup: WriteUp,
     files: list[tuple[str, str, bytes]],
     user_id: int,
-) -> list[Path]:
-    """Write checked files (display name, extension, bytes) under `folder` with random names
-    and add their rows to the session; return the paths written (for the caller to remove
-    them if the transaction fails)."""
+) -> list[str]:
+    """Put checked files (display name, extension, bytes) in `store` under random names and
+    add their rows to the session; return the names written (for the caller to delete them
+    if the transaction fails). Files are stored before the rows are committed, so a row
+    never names a missing file."""
     assert writeup.id is not None, "files are attached to a flushed fiche"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    written = []
-    for name, extension, data in files:
-        stored = new_stored_name(extension)
-        path = folder / stored
-        write_private(path, data)  # 0600: only the server's account reads uploads
-        written.append(path)
-        session.add(
-            Attachment(
-                writeup_id=writeup.id, stored_name=stored, original_name=name,
-                content_type=KINDS[extension].content_type, size=len(data), uploaded_by=user_id,
-            )
-        )  # fmt: skip
+    written: list[str] = []
+    try:
+        for name, extension, data in files:
+            stored = new_stored_name(extension)
+            store.put(stored, data)  # in a folder: 0600, only the server's account reads them
+            written.append(stored)
+            session.add(
+                Attachment(
+                    writeup_id=writeup.id, stored_name=stored, original_name=name,
+                    content_type=KINDS[extension].content_type, size=len(data),
+                    uploaded_by=user_id,
+                )
+            )  # fmt: skip
+    except BaseException:
+        discard(store, written)  # the transaction fails: no file of it is left behind
+        raise
     return written
+
+
+def discard(store: AttachmentStore, names: list[str]) -> None:
+    """Delete files written for a transaction that failed (best effort: a file left behind
+    is only unused space, never a row without its file)."""
+    for stored in names:
+        try:
+            store.delete(stored)
+        except Exception:
+            log.warning("could not delete the unused attachment file %s", stored)

@@ -4,7 +4,6 @@ or an edit, their attachments, within the account's quotas; and « Mes fiches »
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_
@@ -13,6 +12,7 @@ from sqlmodel import Session, col, select
 from resource_centre.attachments import Quotas, recheck_quotas, store_files
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import Comment, FormToken, User, WriteUp
+from resource_centre.storage import AttachmentStore
 from resource_centre.writeups import (
     FicheData,
     PermissionDenied,
@@ -56,11 +56,11 @@ def create_fiche(
     submit: bool,
     form_token: str | None,
     files: list[tuple[str, str, bytes]],
-    folder: Path,
+    store: AttachmentStore,
     quotas: Quotas,
-) -> tuple[WriteUp, list[Path]]:
+) -> tuple[WriteUp, list[str]]:
     """Create a fiche from the form (`data_for(slug)` gives its content under the slug chosen
-    from `title`) with its files; return it and the paths of the files written.
+    from `title`) with its files; return it and the names of the files written.
 
     Raises AlreadySent if the form token was used, QuotaExceeded, RenderTooSlow.
     """
@@ -73,7 +73,7 @@ def create_fiche(
     writeup = create(session, user=actor, data=data_for(slug), submit=submit)
     if form_token:
         session.add(FormToken(token=form_token, user_id=actor_id, used_slug=slug))
-    written = store_files(session, folder, writeup=writeup, files=files, user_id=actor_id)
+    written = store_files(session, store, writeup=writeup, files=files, user_id=actor_id)
     return writeup, written
 
 
@@ -86,11 +86,11 @@ def save_fiche(
     version: int | None,
     submit: bool,
     files: list[tuple[str, str, bytes]],
-    folder: Path,
+    store: AttachmentStore,
     quotas: Quotas,
-) -> tuple[WriteUp, list[Path]]:
+) -> tuple[WriteUp, list[str]]:
     """Save an edit of the fiche `slug` (locked for update) with new files; return it and the
-    paths of the files written.
+    names of the files written.
 
     Raises QuotaExceeded, PermissionDenied, StaleVersion, TransitionError, RenderTooSlow.
     """
@@ -103,7 +103,7 @@ def save_fiche(
         raise PermissionDenied
     save(session, user=actor, writeup=writeup, data=data_for(writeup.slug), version=version,
          submit=submit)  # fmt: skip
-    written = store_files(session, folder, writeup=writeup, files=files, user_id=actor_id)
+    written = store_files(session, store, writeup=writeup, files=files, user_id=actor_id)
     return writeup, written
 
 

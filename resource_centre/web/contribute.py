@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +29,7 @@ from resource_centre.db import read_session, write_session
 from resource_centre.models import Attachment, Regie, Term, User, WriteUp
 from resource_centre.ratelimit import shared_limiter
 from resource_centre.rendering import RenderBusy, RenderTooSlow, render_sections, time_limit
+from resource_centre.storage import MissingAttachment
 from resource_centre.taxonomy import MAX_SUMMARY_CHARS, SECTIONS, STATUS_LABELS, VOCABULARIES
 from resource_centre.web import forms
 from resource_centre.web.deps import DbId, UserDep, current_user, done, parse_id, render
@@ -321,8 +322,9 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
             return page(409, conflict=current, similar=similar)
 
     # Write: one transaction for the fiche, its files, its audit events, its journal entry.
-    written: list[Path] = []
-    where = {"folder": request.app.state.settings.uploads_dir, "quotas": _quotas(request)}
+    written: list[str] = []
+    store = request.app.state.attachments
+    where = {"store": store, "quotas": _quotas(request)}
     try:
         with write_session(engine) as session:
             if writeup is None:
@@ -342,16 +344,14 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
     except QuotaExceeded as exc:
         raise HTTPException(429, str(exc)) from exc
     except IntegrityError:
-        for path in written:
-            path.unlink(missing_ok=True)
+        attachments.discard(store, written)
         with read_session(engine) as session:
             used = contributions.form_token_slug(session, form_token)
         if used is not None:
             return RedirectResponse(path_for(request, "edit_form", slug=used), status_code=303)
         raise
     except RenderTooSlow as exc:  # nothing was committed: the form again, everything kept
-        for path in written:
-            path.unlink(missing_ok=True)
+        attachments.discard(store, written)
         form.errors[exc.key] = str(exc)
         with read_session(engine) as session:
             writeup = get_by_slug(session, writeup.slug) if writeup is not None else None
@@ -359,8 +359,7 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
                               status_code=503 if isinstance(exc, RenderBusy) else 422,
                               version=version)  # fmt: skip
     except StaleVersion:
-        for path in written:
-            path.unlink(missing_ok=True)
+        attachments.discard(store, written)
         with read_session(engine) as session:
             # Only an edit has a version to be stale, and fiches are never deleted.
             writeup = get_by_slug(session, writeup.slug) if writeup is not None else None
@@ -370,11 +369,13 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
             return _form_page(request, session, form=form, writeup=writeup, status_code=409,
                               conflict=current, version=version)  # fmt: skip
     except (PermissionDenied, TransitionError) as exc:
-        for path in written:
-            path.unlink(missing_ok=True)
+        attachments.discard(store, written)
         raise HTTPException(
             409 if isinstance(exc, TransitionError) else 403, str(exc) or None
         ) from exc
+    except Exception:  # the database failed at commit: its files are not kept either
+        attachments.discard(store, written)
+        raise
     if submitted:
         message = "Merci ! Votre fiche est envoyée à l'équipe du réseau pour relecture."
         return done(request, path_for(request, "mine"), message)
@@ -397,16 +398,19 @@ def download(request: Request, slug: str, attachment_id: DbId) -> Response:
             or not can_read(user, writeup)
         ):
             raise HTTPException(404)
-    path = request.app.state.settings.uploads_dir / attachment.stored_name
-    if not path.is_file():
-        raise HTTPException(404)
+    try:  # opened before the answer starts: a missing file is still a 404
+        opened = request.app.state.attachments.open(attachment.stored_name)
+    except MissingAttachment:
+        raise HTTPException(404) from None
     extension = Path(attachment.stored_name).suffix
     kind = KINDS.get(extension)
     disposition = "inline" if kind is not None and kind.inline else "attachment"
-    return FileResponse(
-        path,
+    # Streamed in chunks from the folder or the bucket: never a whole file in memory.
+    return StreamingResponse(
+        opened,
         media_type=attachment.content_type,
         headers={
+            "Content-Length": str(opened.size),
             "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.original_name)}",
             "Content-Security-Policy": "sandbox",
             "X-Content-Type-Options": "nosniff",
