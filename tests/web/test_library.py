@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date
@@ -522,7 +523,7 @@ def test_fiche_page(client):
     for label in ("Régie", "Région", "Années", "Thèmes", "Publics", "Partenaires"):
         assert label in text
     assert "Publiée le 10 janvier 2023" in text
-    today = format_date(datetime.now(UTC).date(), "long", locale="fr_FR")
+    today = format_date(datetime.now(ZoneInfo("Europe/Paris")).date(), "long", locale="fr_FR")
     assert f"Dernière mise à jour : {today}" in text
     # Visitors do not see contact details.
     assert "mailto:" not in response.text

@@ -1,0 +1,211 @@
+"""Logs of a real `serve --workers 2`: one access line per request with time, status,
+duration and worker; application events with level and time; no secret in the log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from resource_centre.auth import create_user
+from resource_centre.db import make_engine, migrate, write_session
+from resource_centre.logs import UTCFormatter
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+CLI = [sys.executable, "-m", "resource_centre"]
+TIME = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"
+ACCESS = re.compile(
+    TIME + r" INFO \[(\d+)\] resource_centre\.access: (\S+) (\S+) (\d{3}) (\d+\.\d) ms$"
+)
+PASSWORD = "Secret-Du-Test-42!"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`resource-centre serve` in its own process group, its standard error in a file."""
+
+    def __init__(self, folder: Path, *options: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = folder / f"serve-{self.port}.log"
+        env = dict(os.environ)
+        env.update(
+            RESOURCE_CENTRE_DATABASE_URL=f"sqlite:///{folder / 'db.sqlite'}",
+            RESOURCE_CENTRE_INDEX_DIR=str(folder / "index"),
+            RESOURCE_CENTRE_DATA_DIR=str(folder / "data"),
+        )
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [*CLI, "serve", "--port", str(self.port), *options],
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", errors="replace")
+
+    def lines_after(self, mark: int, pattern: str, count: int = 1, timeout: float = 5) -> list[str]:
+        """Log lines written after byte `mark` that contain `pattern` (waiting for `count`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [
+                line
+                for line in self.log_path.read_bytes()[mark:].decode("utf-8").splitlines()
+                if pattern in line
+            ]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def mark(self) -> int:
+        return self.log_path.stat().st_size
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("logging")
+    engine = make_engine(f"sqlite:///{path / 'db.sqlite'}")
+    migrate(engine)
+    with write_session(engine) as session:
+        create_user(session, email="journal@exemple.org", password=PASSWORD, role="curator")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(folder: Path) -> Iterator[Server]:
+    running = Server(folder, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 60
+        while running.log().count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, running.log()
+            time.sleep(0.1)
+        yield running
+    finally:
+        running.stop()
+
+
+def worker_pids(server: Server) -> set[int]:
+    return {int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", server.log())}
+
+
+def test_one_request_one_access_line_with_time_status_duration_and_worker(server):
+    mark = server.mark()
+    before = datetime.now(UTC)
+    response = httpx.get(f"{server.url}/fiches", params={"q": "velo-recherche-marquee"})
+    assert response.status_code == 200
+    lines = server.lines_after(mark, "resource_centre.access")
+    assert len(lines) == 1, lines
+    match = ACCESS.match(lines[0])
+    assert match, lines[0]
+    stamp, pid, method, path, status, duration = match.groups()
+    at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert before - timedelta(seconds=1) <= at <= datetime.now(UTC) + timedelta(seconds=1)
+    assert (method, path, status) == ("GET", "/fiches", "200")
+    assert 0 < float(duration) < 60_000
+    # The worker that answered, one of the two children, not the parent process.
+    assert int(pid) in worker_pids(server) and int(pid) != server.proc.pid
+    assert len(worker_pids(server)) == 2
+    assert "velo-recherche-marquee" not in server.log()  # never the query string
+
+
+def test_status_of_errors_and_paths_that_cannot_forge_a_line(server):
+    mark = server.mark()
+    assert httpx.get(f"{server.url}/fiches/inconnue").status_code == 404
+    assert httpx.get(f"{server.url}/x%0A2026-01-01T00:00:00.000Z%20INFO%20faux").status_code == 404
+    lines = server.lines_after(mark, "resource_centre.access", count=2)
+    matches = [ACCESS.match(line) for line in lines]
+    assert [m.group(4, 5) if m else line for m, line in zip(matches, lines, strict=True)] == [
+        ("/fiches/inconnue", "404"),
+        ("/x%0A2026-01-01T00:00:00.000Z%20INFO%20faux", "404"),
+    ]
+    assert not any(line.startswith("2026-01-01") for line in server.log().splitlines())
+
+
+def test_secret_tokens_in_paths_are_masked(server):
+    mark = server.mark()
+    token = "jeton-secret-0123456789abcdef"
+    httpx.get(f"{server.url}/mot-de-passe/{token}")
+    httpx.get(f"{server.url}/invitation/{token}")
+    lines = server.lines_after(mark, "resource_centre.access", count=2)
+    assert [ACCESS.match(line).group(4) for line in lines] == ["/mot-de-passe/…", "/invitation/…"]
+    assert token not in server.log()
+
+
+def test_failed_sign_in_is_a_warning_with_a_time_and_no_secret(server):
+    with httpx.Client(base_url=server.url) as client:
+        page = client.get("/connexion")
+        found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+        assert found
+        token = found.group(1)
+        cookies = [cookie.value for cookie in client.cookies.jar]
+        assert cookies  # the anonymous session the CSRF token is bound to
+        mark = server.mark()
+        refused = client.post(
+            "/connexion",
+            data={"email": "journal@exemple.org", "password": PASSWORD + "x", "csrf_token": token},
+        )
+    assert refused.status_code != 303  # not signed in
+    warnings = server.lines_after(mark, "sign-in failed")
+    assert len(warnings) == 1, server.log()[mark:]
+    assert re.match(TIME + r" WARNING \[\d+\] resource_centre\.auth: ", warnings[0]), warnings
+    assert server.lines_after(mark, "POST /connexion")
+    log = server.log()
+    for secret in (PASSWORD, token, *cookies):
+        assert secret not in log
+
+
+def test_log_level_warning_silences_the_access_log(folder):
+    quiet = Server(folder, "--log-level", "WARNING")
+    try:
+        mark = quiet.mark()
+        assert httpx.get(f"{quiet.url}/fiches").status_code == 200
+        time.sleep(0.5)
+        assert quiet.lines_after(mark, "resource_centre.access", timeout=0) == []
+        assert "Uvicorn running" not in quiet.log()  # uvicorn's INFO too
+        assert " INFO " not in quiet.log()
+    finally:
+        quiet.stop()
+
+
+def test_times_are_utc_whatever_the_machine_zone():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "message", None, None)
+    record.created = datetime(2026, 7, 15, 12, 0, 0, 250_000, tzinfo=UTC).timestamp()
+    record.msecs = 250.0
+    line = UTCFormatter().format(record)
+    assert line.startswith(f"2026-07-15T12:00:00.250Z INFO [{os.getpid()}] x: message")
