@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import RouteContext, iter_route_contexts
 from pydantic import BaseModel
 from sqlmodel import col, select
 
@@ -16,6 +20,15 @@ from resource_centre.errors import DomainError, Kind
 from resource_centre.models import Regie, Term, WriteUp
 from resource_centre.search.fastread import fast_path_enabled
 from resource_centre.search.indexer import IndexUnavailable
+from resource_centre.search.request import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    MAX_VALUES_PER_FACET,
+    SORTS,
+    YEAR_HIGHEST,
+    YEAR_LOWEST,
+)
 from resource_centre.search.results import Hit, SearchResults
 from resource_centre.search.service import INDEX_UNAVAILABLE
 from resource_centre.taxonomy import (
@@ -26,10 +39,18 @@ from resource_centre.taxonomy import (
     VOCABULARIES,
     YEAR_RANGE_PARAMS,
 )
+from resource_centre.web import api_examples as examples
 from resource_centre.web.deps import IndexDep, SearchDep, SessionDep
 from resource_centre.writeups import get_by_slug
 
 router = APIRouter(prefix="/api", tags=["API"])
+SlugPath = Annotated[
+    str,
+    Path(
+        description="Identifiant de la fiche (`slug` d'un résultat de `/api/writeups`).",
+        openapi_examples={"laverie": {"summary": "Une fiche publiée", "value": examples.SLUG}},
+    ),
+]
 
 
 class RegieRef(BaseModel):
@@ -118,6 +139,69 @@ class RegieList(BaseModel):
     data: list[RegieOut]
 
 
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document of `app`, limited to the JSON API (`/api/…`); built once.
+
+    The pages and forms are not an API: only the routes under `/api/` are described.
+    """
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    routes = [
+        route
+        for route in iter_route_contexts(app.routes)
+        if route.methods and (route.path or "").startswith(f"{router.prefix}/")
+    ]
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version=app.openapi_version,
+        summary=app.summary,
+        description=app.description,
+        routes=routes,
+        tags=app.openapi_tags,
+        servers=app.servers,
+        separate_input_output_schemas=app.separate_input_output_schemas,
+    )
+    _drop_framework_422(document)
+    _restore_examples(document, routes)
+    app.openapi_schema = document
+    return document
+
+
+_FRAMEWORK_422 = "#/components/schemas/HTTPValidationError"
+
+
+def _drop_framework_422(document: dict[str, Any]) -> None:
+    """Remove the 422 answer FastAPI adds to every route with parameters: the API never gives
+    it (its routes read the query string themselves, a slug is any text, `web.errors` answers
+    a bad path with 404 and any error as `{"detail": "…"}`), so the document would lie."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+            if schema.get("$ref") == _FRAMEWORK_422:
+                del operation["responses"]["422"]
+    if _FRAMEWORK_422 not in json.dumps(document.get("paths", {})):
+        schemas = document.get("components", {}).get("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+
+
+def _restore_examples(document: dict[str, Any], routes: list[RouteContext]) -> None:
+    """Put the answers' examples back as written: FastAPI drops every None from the
+    document, examples included, and `"year_end": null` is part of an answer."""
+    for route in routes:
+        for status, answer in (route.responses or {}).items():
+            media = answer.get("content", {}).get("application/json", {})
+            if "example" not in media:
+                continue
+            for method in route.methods or ():
+                operation = document["paths"][route.path].get(method.lower())
+                if operation is not None:
+                    content = operation["responses"][str(status)]["content"]
+                    content["application/json"]["example"] = jsonable_encoder(media["example"])
+
+
 _SLUG_MARK = "--slug--"
 
 
@@ -169,28 +253,49 @@ def unavailable(results: SearchResults) -> bool:
 
 def _search_parameters() -> list[dict[str, Any]]:
     """The query parameters of `/api/writeups`, for OpenAPI: the route reads the query string
-    itself (`SearchService.parse`), so FastAPI does not validate each of them again."""
-    text = {"type": "string"}
-    many = {"type": "array", "items": {"type": "string"}}
+    itself (`SearchService.parse`), so FastAPI does not validate each of them again. Their
+    types and bounds are those the parser keeps; other values are ignored with a notice."""
+    year_bounds = {"minimum": YEAR_LOWEST, "maximum": YEAR_HIGHEST}
+    schemas: dict[str, dict[str, Any]] = {
+        "q": {"type": "string"},
+        "year_min": {"type": "integer", **year_bounds},
+        "year_max": {"type": "integer", **year_bounds},
+        "sort": {"type": "string", "enum": list(SORTS)},
+        "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+        "page_size": {
+            "type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
+            "default": DEFAULT_PAGE_SIZE,
+        },
+    }  # fmt: skip
     described = {
-        "q": "Texte libre (phrases, -exclusion, OR)",
-        "sort": "relevance, recent ou title",
-        "page": "Page (à partir de 1)",
-        "page_size": "Fiches par page",
+        "q": "Texte libre : mots, « phrases entre guillemets », -exclusion, OR.",
+        "year_min": "Fiches dont la période d'action finit cette année-là ou après.",
+        "year_max": "Fiches dont la période d'action commence cette année-là ou avant.",
+        "sort": (
+            "`relevance` (pertinence, par défaut quand `q` est donné), `recent` (les plus "
+            "récentes d'abord, par défaut sans `q`) ou `title` (ordre alphabétique)."
+        ),
+        "page": "Page de résultats, à partir de 1.",
+        "page_size": f"Fiches par page, de 1 à {MAX_PAGE_SIZE}.",
     }
-    parameters: list[dict[str, Any]] = [
-        {"name": "q", "in": "query", "required": False, "schema": text,
-         "description": described["q"]},
-    ]  # fmt: skip
-    for facet in SLUG_FACETS:
-        parameters.append(
-            {"name": facet, "in": "query", "required": False, "schema": many,
-             "style": "form", "explode": True, "description": f"Facette : {FACET_LABELS[facet]}"}
-        )  # fmt: skip
-    for name in (*YEAR_RANGE_PARAMS, "sort", "page", "page_size"):
-        parameter = {"name": name, "in": "query", "required": False, "schema": text}
-        if name in described:
-            parameter["description"] = described[name]
+    names = ["q", *SLUG_FACETS, *YEAR_RANGE_PARAMS, "sort", "page", "page_size"]
+    parameters: list[dict[str, Any]] = []
+    for name in names:
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
+        if name in SLUG_FACETS:
+            parameter.update(
+                schema={"type": "array", "items": {"type": "string"},
+                        "maxItems": MAX_VALUES_PER_FACET},
+                style="form", explode=True,
+                description=(
+                    f"Facette « {FACET_LABELS[name]} » : un ou plusieurs identifiants "
+                    "(`slug`, voir `/api/taxonomy` et `/api/regies`), paramètre répété."
+                ),
+            )  # fmt: skip
+        else:
+            parameter.update(schema=schemas[name], description=described[name])
+        if name in examples.SEARCH_PARAMETERS:
+            parameter["example"] = examples.SEARCH_PARAMETERS[name]
         parameters.append(parameter)
     return parameters
 
@@ -199,7 +304,16 @@ def _search_parameters() -> list[dict[str, Any]]:
     "/writeups",
     response_model=WriteUpList,
     summary="Rechercher des fiches publiées",
-    responses={503: INDEX_UNAVAILABLE_RESPONSE},
+    description=(
+        "Les mêmes paramètres que la page `/fiches` de la bibliothèque. Une valeur invalide "
+        "(nombre mal écrit, facette inconnue, tri inexistant) n'est pas une erreur : elle est "
+        "ignorée et expliquée dans `notices`. Les comptes de `facets` tiennent compte des "
+        "autres filtres, pas de celui de la facette elle-même."
+    ),
+    responses={
+        200: examples.json_example(examples.WRITEUP_LIST),
+        503: {**INDEX_UNAVAILABLE_RESPONSE, **examples.json_example(examples.INDEX_UNAVAILABLE)},
+    },
     openapi_extra={"parameters": _search_parameters()},
 )
 def list_writeups(request: Request, search: SearchDep) -> Response:
@@ -236,9 +350,20 @@ def list_writeups(request: Request, search: SearchDep) -> Response:
     "/writeups/{slug}",
     response_model=WriteUpDetail,
     summary="Une fiche",
-    responses={404: {"model": ErrorDetail, "description": "Fiche inconnue ou non visible"}},
+    description=(
+        "Tous les champs d'une fiche publiée, avec ses sections en Markdown (`sections`) et "
+        "en HTML (`html`, nettoyé)."
+    ),
+    responses={
+        200: examples.json_example(examples.WRITEUP_DETAIL),
+        404: {
+            "model": ErrorDetail,
+            "description": "Fiche inconnue ou non visible",
+            **examples.json_example(examples.NOT_FOUND),
+        },
+    },
 )
-def get_writeup(request: Request, slug: str, session: SessionDep) -> WriteUpDetail:
+def get_writeup(request: Request, slug: SlugPath, session: SessionDep) -> WriteUpDetail:
     writeup = get_by_slug(session, slug)
     if writeup is None or writeup.status != "published":
         raise HTTPException(404, "Fiche introuvable.")
@@ -270,7 +395,16 @@ def detail(request: Request, writeup: WriteUp, regie: Regie | None) -> WriteUpDe
     )
 
 
-@router.get("/taxonomy", response_model=dict[str, list[TermOut]], summary="Les vocabulaires")
+@router.get(
+    "/taxonomy",
+    response_model=dict[str, list[TermOut]],
+    summary="Les vocabulaires",
+    description=(
+        "Les valeurs possibles des facettes (thèmes, activités, publics, dispositifs, "
+        "régions), dans l'ordre de la bibliothèque."
+    ),
+    responses={200: examples.json_example(examples.TAXONOMY)},
+)
 def taxonomy(session: SessionDep) -> dict[str, list[TermOut]]:
     result: dict[str, list[TermOut]] = {v.name: [] for v in VOCABULARIES}
     terms = session.execute(
@@ -281,7 +415,14 @@ def taxonomy(session: SessionDep) -> dict[str, list[TermOut]]:
     return result
 
 
-@router.get("/regies", response_model=RegieList, summary="Les Régies du réseau", name="api_regies")
+@router.get(
+    "/regies",
+    response_model=RegieList,
+    summary="Les Régies du réseau",
+    description="Les Régies de Quartier et de Territoire, par ordre alphabétique.",
+    name="api_regies",
+    responses={200: examples.json_example(examples.REGIES)},
+)
 def regies(session: SessionDep) -> RegieList:
     rows = session.execute(
         select(Regie).where(col(Regie.retired).is_(False)).order_by(Regie.name)
@@ -309,7 +450,16 @@ class Health(BaseModel):
     search_fast_path: bool
 
 
-@router.get("/health", response_model=Health, summary="État du service (supervision)")
+@router.get(
+    "/health",
+    response_model=Health,
+    summary="État du service (supervision)",
+    description=(
+        "`ok` quand ce processus répond et que son index de recherche est à jour de la base "
+        "de données ; `degraded` sinon (l'index rattrape son retard)."
+    ),
+    responses={200: examples.json_example(examples.HEALTH)},
+)
 def health(request: Request, index: IndexDep) -> Health:
     """Whether this worker answers, how far its index has applied the journal, and
     whether its searches take the fast path (Whoosh internals read directly).
