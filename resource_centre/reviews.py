@@ -8,8 +8,11 @@ permission themselves and raise `DomainError`s (`writeups.PermissionDenied`, ...
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import html
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,17 +129,193 @@ def curation_queue(session: Session) -> CurationQueue:
 # --- the review page -------------------------------------------------------------------------
 
 
+# Line diffs of the review page (difflib.ndiff took 56 s for 200 changed lines, comparing
+# every removed line with every added one for its hints). SequenceMatcher's opcodes alone
+# cost about (lines) × (matching blocks): nothing for a usual section, but 0.4 s for a
+# 2,000-line one edited every other line, 6 s for 10,000 lines. So a larger text is first
+# cut at the lines found once on each side (patience anchors; failing those, the lines found
+# as often on each side, like the blank lines of a rewritten passage) and each gap goes to
+# SequenceMatcher; a budget bounds the work on crafted texts.
+SMALL_DIFF_PAIRS = 40_000  # old × new lines up to which SequenceMatcher alone is used
+DIFF_WORK_BUDGET = 400_000  # line pairs given to SequenceMatcher at most in one diff
+AUTOJUNK_FROM = 200  # SequenceMatcher's autojunk acts from this many lines (difflib)
+PAIRED_SIMILARITY = 0.75  # a changed line this similar to its new version is shown beside it
+
+Opcode = tuple[str, int, int, int, int]
+
+
+def _anchors(
+    old: list[str], new: list[str], a0: int, a1: int, b0: int, b1: int, most: int | None = 1
+) -> list[tuple[int, int]]:
+    """The longest chain of equal lines of old[a0:a1] and new[b0:b1], in the same order on
+    both sides, among the lines found as many times on each side (and at most `most` times;
+    the k-th occurrence in old paired with the k-th in new): (old index, new index) pairs."""
+    count_old, count_new = Counter(old[a0:a1]), Counter(new[b0:b1])
+    kept = {
+        line
+        for line, n in count_old.items()
+        if (most is None or n <= most) and count_new.get(line) == n
+    }
+    where_new: dict[str, list[int]] = {}
+    for j in range(b0, b1):
+        if new[j] in kept:
+            where_new.setdefault(new[j], []).append(j)
+    seen: Counter[str] = Counter()
+    pairs = []
+    for i in range(a0, a1):
+        if old[i] in kept:
+            pairs.append((i, where_new[old[i]][seen[old[i]]]))
+            seen[old[i]] += 1
+    # Longest increasing subsequence of the new indices (patience sorting).
+    tails: list[int] = []  # tails[k]: the pair ending the best chain of k + 1 pairs so far
+    tail_js: list[int] = []
+    previous = [-1] * len(pairs)
+    for n, (_, j) in enumerate(pairs):
+        k = bisect.bisect_left(tail_js, j)
+        previous[n] = tails[k - 1] if k else -1
+        if k == len(tails):
+            tails.append(n)
+            tail_js.append(j)
+        else:
+            tails[k], tail_js[k] = n, j
+    chain = []
+    n = tails[-1] if tails else -1
+    while n >= 0:
+        chain.append(pairs[n])
+        n = previous[n]
+    return chain[::-1]
+
+
+def _matcher_blocks(
+    old: list[str], new: list[str], a0: int, a1: int, b0: int, b1: int
+) -> Iterator[tuple[int, int, int]]:
+    """SequenceMatcher's matching blocks of old[a0:a1] and new[b0:b1]."""
+    matcher = difflib.SequenceMatcher(None, old[a0:a1], new[b0:b1])
+    return ((a0 + i, b0 + j, n) for i, j, n in matcher.get_matching_blocks() if n)
+
+
+def _matching_blocks(old: list[str], new: list[str]) -> list[tuple[int, int, int]]:
+    """Matching (old index, new index, length) blocks of a long text, in order."""
+    blocks: list[tuple[int, int, int]] = []
+    budget = DIFF_WORK_BUDGET
+    regions = [(0, len(old), 0, len(new))]
+    while regions:
+        a0, a1, b0, b1 = regions.pop()
+        start = a0
+        while a0 < a1 and b0 < b1 and old[a0] == new[b0]:
+            a0, b0 = a0 + 1, b0 + 1
+        if a0 > start:
+            blocks.append((start, b0 - (a0 - start), a0 - start))
+        end = a1
+        while a0 < a1 and b0 < b1 and old[a1 - 1] == new[b1 - 1]:
+            a1, b1 = a1 - 1, b1 - 1
+        if a1 < end:
+            blocks.append((a1, b1, end - a1))
+        pairs = (a1 - a0) * (b1 - b0)
+        if not pairs:
+            continue
+        if pairs <= min(SMALL_DIFF_PAIRS, budget) and b1 - b0 < AUTOJUNK_FROM:
+            budget -= pairs
+            blocks.extend(_matcher_blocks(old, new, a0, a1, b0, b1))
+            continue
+        budget -= (a1 - a0) + (b1 - b0)
+        anchors = []
+        if budget > 0:
+            anchors = _anchors(old, new, a0, a1, b0, b1) or _anchors(
+                old, new, a0, a1, b0, b1, most=None
+            )
+        for i, j in anchors:
+            blocks.append((i, j, 1))
+            regions.append((a0, i, b0, j))
+            a0, b0 = i + 1, j + 1
+        if anchors:
+            regions.append((a0, a1, b0, b1))
+        elif pairs <= min(SMALL_DIFF_PAIRS, budget):
+            budget -= pairs
+            blocks.extend(_matcher_blocks(old, new, a0, a1, b0, b1))
+        # Otherwise (a crafted text) what is left shows as one changed block.
+    blocks.sort()
+    merged: list[tuple[int, int, int]] = []
+    for i, j, n in blocks:
+        if merged and merged[-1][0] + merged[-1][2] == i and merged[-1][1] + merged[-1][2] == j:
+            merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + n)
+        else:
+            merged.append((i, j, n))
+    return merged
+
+
+def _line_opcodes(old: list[str], new: list[str]) -> list[Opcode]:
+    """The opcodes turning the lines `old` into `new` (as SequenceMatcher.get_opcodes).
+
+    A usual section goes to SequenceMatcher as a whole, with the line matching that
+    `difflib.ndiff` made (its default `autojunk`, which only acts from 200 lines on).
+    """
+    if len(old) * len(new) <= SMALL_DIFF_PAIRS:
+        return list(difflib.SequenceMatcher(None, old, new).get_opcodes())
+    opcodes: list[Opcode] = []
+    i = j = 0
+    for ai, bj, size in [*_matching_blocks(old, new), (len(old), len(new), 0)]:
+        if i < ai or j < bj:
+            tag = "replace" if i < ai and j < bj else "delete" if i < ai else "insert"
+            opcodes.append((tag, i, ai, j, bj))
+        if size:
+            opcodes.append(("equal", ai, ai + size, bj, bj + size))
+        i, j = ai + size, bj + size
+    return opcodes
+
+
+def _common_start(a: str, b: str) -> int:
+    """The length of the common start of `a` and `b` (by halving, comparing in C)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _edited(old: str, new: str) -> bool:
+    """Is the line `new` an edit of `old`: do their common start and end make up 75 % of
+    both? (ndiff paired lines this similar; measured here without its quadratic cost.)"""
+    prefix = _common_start(old, new)
+    suffix = _common_start(old[prefix:][::-1], new[prefix:][::-1])
+    return 2 * (prefix + suffix) >= PAIRED_SIMILARITY * (len(old) + len(new))
+
+
+def _block(old: list[str], new: list[str]) -> list[str]:
+    """Removed lines in <del>, added ones in <ins>: the shorter side first (as ndiff)."""
+    removed = [f"<del>{html.escape(line)}</del>" for line in old]
+    added = [f"<ins>{html.escape(line)}</ins>" for line in new]
+    return added + removed if len(new) < len(old) else removed + added
+
+
+def _replaced(old: list[str], new: list[str]) -> Iterator[str]:
+    """The lines of a replaced block; in a block of as many lines on each side, a line and
+    its edit come as a pair, the lines around them as blocks."""
+    if len(old) != len(new):
+        yield from _block(old, new)
+        return
+    start = 0
+    for i, (before, after) in enumerate(zip(old, new, strict=True)):
+        if _edited(before, after):
+            yield from _block(old[start:i], new[start:i])
+            yield from _block([before], [after])
+            start = i + 1
+    yield from _block(old[start:], new[start:])
+
+
 def section_diff(old: str, new: str) -> str:
-    """An HTML-escaped line diff: removed lines in <del>, added ones in <ins>."""
-    out = []
-    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
-        tag, text = line[:2], html.escape(line[2:])
-        if tag == "- ":
-            out.append(f"<del>{text}</del>")
-        elif tag == "+ ":
-            out.append(f"<ins>{text}</ins>")
-        elif tag == "  ":
-            out.append(f"<span>{text}</span>")
+    """An HTML-escaped line diff: removed lines in <del>, added ones in <ins>, unchanged ones
+    in <span>, one a line (the template shows them in a <pre>)."""
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    out: list[str] = []
+    for tag, i1, i2, j1, j2 in _line_opcodes(old_lines, new_lines):
+        if tag == "equal":
+            out.extend(f"<span>{html.escape(line)}</span>" for line in old_lines[i1:i2])
+        else:
+            out.extend(_replaced(old_lines[i1:i2], new_lines[j1:j2]))
     return "\n".join(out)
 
 
