@@ -14,7 +14,6 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +21,7 @@ import anyio
 from fastapi import HTTPException, Request
 from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +34,7 @@ from resource_centre.auth import (
 )
 from resource_centre.config import Settings
 from resource_centre.web.errors import is_api_path
+from resource_centre.web.security import same_origin
 from resource_centre.web.urls import path_for
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,11 @@ FORM_MAX_PART = 200_000
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
-    for name, value in scope.get("headers", []):
-        if name == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed cookie header is ignored, not an error
-                return {}
-            return {k: m.value for k, m in jar.items()}
-    return {}
+    """The request's cookies, parsed leniently as browsers do (Starlette's parser): a
+    malformed cookie set by another application of the domain spoils none of the others."""
+    headers = [value for name, value in scope.get("headers", []) if name == b"cookie"]
+    # HTTP/2 clients may split the cookies over several headers.
+    return cookie_parser("; ".join(value.decode("latin-1") for value in headers))
 
 
 def sign_in_path(connection: HTTPConnection, target: str) -> str:
@@ -166,10 +162,6 @@ class SessionMiddleware:
         await self.app(scope, receive, send_wrapper)
 
 
-def _own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
-
-
 def page_csrf_token(request: Request) -> str:
     """A CSRF token for the forms of a page (made when a page is rendered, not for every
     request: an API answer or a redirect needs none)."""
@@ -194,7 +186,7 @@ async def csrf_protect(request: Request) -> AsyncIterator[None]:
     if request.headers.get("sec-fetch-site") == "cross-site":
         reason = "cross-site fetch"
     origin = request.headers.get("origin")
-    if origin is not None and origin != _own_origin(request):
+    if origin is not None and not same_origin(request, origin):
         reason = f"foreign origin {origin[:100]!r}"
     token = request.headers.get("x-csrf-token")
     if reason is None and token is None:
