@@ -245,6 +245,22 @@ class CapitalisationRequest(SQLModel, table=True):
     answered_at: datetime | None = None
 
 
+class RateLimitEvent(SQLModel, table=True):
+    """An event counted by a limit shared by every server process (`ratelimit.allow_shared`).
+
+    `key` is a keyed hash of what is limited (a client address is not kept); the events of a
+    limit older than its window are deleted as new ones come.
+    """
+
+    __tablename__ = "rate_limit_event"
+    __table_args__ = (Index("ix_rate_limit_event_name_key_at", "name", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=32)
+    key: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
 # Attributes of a Régie and of a term that a fiche's index document shows.
 _REGIE_INDEXED = ("name", "region", "city", "department", "slug")
 _TERM_INDEXED = ("label", "slug")

@@ -6,11 +6,10 @@ import difflib
 import re
 import secrets
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
-from babel.dates import format_date
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import and_, func
@@ -19,12 +18,12 @@ from starlette.concurrency import run_in_threadpool
 
 from resource_centre import radar
 from resource_centre.models import Regie, WriteUp
-from resource_centre.ratelimit import RateLimiter, shared_limiter
+from resource_centre.ratelimit import RateLimiter, allow_shared, shared_limiter
 from resource_centre.search.indexer import IndexUnavailable
 from resource_centre.search.query import run
 from resource_centre.search.request import SearchRequest
 from resource_centre.search.results import FacetValue, Hit, SearchResults
-from resource_centre.search.service import SearchService
+from resource_centre.search.service import SearchService, empty_results
 from resource_centre.taxonomy import (
     FACET_LABELS,
     REGIE_KINDS,
@@ -52,6 +51,10 @@ MAX_SLUG_CHARS = 120
 CLICKS_PER_WINDOW = 30  # opened search results counted per address and window
 NEED_LIMIT_ERROR = (
     "Trop de besoins signalés depuis votre connexion en peu de temps : réessayez dans "
+    "quelques minutes. Merci de votre patience."
+)
+NEEDS_CAP_ERROR = (
+    "Trop de besoins signalés en peu de temps sur le centre de ressources : réessayez dans "
     "quelques minutes. Merci de votre patience."
 )
 
@@ -92,15 +95,6 @@ def _quiet_search(search: SearchService, request: SearchRequest) -> SearchResult
             return run(searcher, request, labels=search.labels(), body_text=None)
     except IndexUnavailable:
         return None
-
-
-def french_date(value: date | datetime | None) -> str:
-    """Return "10 janvier 2023" (or "" for no date)."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = _aware(value).date()
-    return format_date(value, "long", locale="fr_FR")
 
 
 def _aware(value: datetime) -> datetime:
@@ -204,6 +198,18 @@ def library(request: Request, search: SearchDep) -> Any:
     wanted = search.parse(_params(request))
     token = secrets.token_hex(8) if wanted.q.strip() or wanted.filters else ""
     results = search.search(wanted, token=token)
+    context = _list_context(request, search, wanted, results, token)
+    return _page(request, "library/list.html", context)
+
+
+def _list_context(
+    request: Request,
+    search: SearchService,
+    wanted: SearchRequest,
+    results: SearchResults,
+    token: str = "",
+) -> dict[str, Any]:
+    """What the list page shows of a search (also the page of a refused need report)."""
     labels = search.labels()
     base = _base(request)
     chips = states.chips(base, wanted, labels)
@@ -239,7 +245,7 @@ def library(request: Request, search: SearchDep) -> Any:
     if wanted.page > 1:
         title += f" (page {wanted.page})"
     context["page_title"] = title
-    return _page(request, "library/list.html", context)
+    return context
 
 
 def _zero_result_help(
@@ -365,9 +371,6 @@ def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -
         "years": year_range_label(writeup.year_start, writeup.year_end),
         "related": search.related(writeup.slug, limit=RELATED),
         "labels": labels,
-        "updated": french_date(writeup.updated_at),
-        "updated_iso": _aware(writeup.updated_at).date().isoformat(),
-        "published": french_date(writeup.published_at),
         "canonical": str(request.url_for("fiche", slug=writeup.slug)),
     }
     return _page(request, "library/fiche.html", context)
@@ -513,17 +516,55 @@ def _rfc3339(value: datetime) -> str:
 # --- "Signaler ce besoin" (from an empty search) --------------------------------------------
 
 
-@router.post("/besoins")
-async def report_need(request: Request) -> Response:
-    """Record a need for a fiche that does not exist yet; no personal data is asked for."""
+def _need_refusal(request: Request) -> str | None:
+    """Why a need report is refused now, or None: past `anonymous_reports_per_window` reports
+    from the client's address (signed in or not) in the window, or past the global cap.
+
+    Both are counted in the database, so they hold across worker processes and machines;
+    the address is the client's as a trusted proxy forwards it. Blocking: a worker thread.
+    """
     settings = request.app.state.settings
     engine = request.app.state.engine
     limit, minutes = settings.anonymous_reports_per_window, settings.anonymous_window_minutes
-    if limit > 0 and not (
-        await run_in_threadpool(radar.needs_below_global_cap, engine, limit, minutes)
-        and anonymous_limiter(request, "needs", limit, minutes * 60).allow(client_address(request))
-    ):
-        raise HTTPException(429, NEED_LIMIT_ERROR)
+    if limit <= 0:
+        return None
+    if not radar.needs_below_global_cap(engine, limit, minutes):
+        return NEEDS_CAP_ERROR
+    allowed = allow_shared(
+        engine,
+        name="needs",
+        key=client_address(request),
+        limit=limit,
+        window=minutes * 60,
+        secret=settings.secret_key,
+    )
+    return None if allowed else NEED_LIMIT_ERROR
+
+
+def _refused_need_page(
+    request: Request,
+    search: SearchService,
+    *,
+    query: str,
+    filters: dict[str, list[str]],
+    message: str,
+    error: str,
+) -> Response:
+    """The search page the report came from, answered 429: the refusal above the need form,
+    what the user wrote kept in it (the search is not logged again)."""
+    wanted = search.parse({"q": [query], **{k: v for k, v in filters.items() if v}})
+    results = _quiet_search(search, wanted) or empty_results(wanted, list(wanted.notices))
+    context = _list_context(request, search, wanted, results)
+    context.update(need_error=error, need_message=message)
+    response = _page(request, "library/list.html", context, status=429)
+    response.headers["Retry-After"] = str(request.app.state.settings.anonymous_window_minutes * 60)
+    return response
+
+
+@router.post("/besoins")
+async def report_need(request: Request, search: SearchDep) -> Response:
+    """Record a need for a fiche that does not exist yet; no personal data is asked for."""
+    engine = request.app.state.engine
     form = await request.form()
     raw_query, raw_message = form.get("q"), form.get("message")
     query = raw_query if isinstance(raw_query, str) else ""
@@ -531,6 +572,12 @@ async def report_need(request: Request) -> Response:
     filters = {
         name: [v for v in form.getlist(name) if isinstance(v, str)] for name in radar.NEED_FILTERS
     }
+    refusal = await run_in_threadpool(_need_refusal, request)
+    if refusal is not None:
+        return await run_in_threadpool(
+            _refused_need_page, request, search, query=query, filters=filters, message=message,
+            error=refusal,
+        )  # fmt: skip
     await run_in_threadpool(
         radar.report_need, engine, query=query, filters=filters, message=message
     )
