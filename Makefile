@@ -9,7 +9,7 @@ WR_VENV := .venv-whoosh-reloaded
 WR_STAMP := $(WR_VENV)/.installed
 CONFORMANCE := tests/search/test_whoosh_conformance.py
 
-.PHONY: install install-test run test test-whoosh-reloaded lint bench clean
+.PHONY: install install-test run test test-whoosh-reloaded lint audit bench clean
 
 install: $(STAMP)
 
@@ -67,6 +67,13 @@ lint: install-test
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
+
+# Known vulnerabilities of every pin (PyPI's advisory data, through pip-audit), exactly as
+# pinned (--no-deps: constraints.txt is the whole closure). --strict: a pin that could not be
+# checked (service unreachable, unknown release) fails the audit instead of passing unseen.
+audit: install-test
+	@echo "==> Audit des vulnérabilités connues des dépendances épinglées (pip-audit)"
+	@$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off --requirement constraints.txt
 
 bench: install
 	@$(BIN)/python bench/search.py

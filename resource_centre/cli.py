@@ -5,11 +5,11 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
-import shutil
 import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
@@ -20,11 +20,20 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from resource_centre.auth import AccountError, create_user
-from resource_centre.config import Settings
+from resource_centre.config import MissingSecretKey, Settings
 from resource_centre.corpus import export_corpus, import_corpus
 from resource_centre.db import create_private, make_engine, migrate, read_session, write_session
+from resource_centre.logs import LogLevel, configure_cli_logging, logging_config
 from resource_centre.models import User
 from resource_centre.search.indexer import SearchIndex
+from resource_centre.storage import (
+    AttachmentStore,
+    MissingAttachment,
+    S3Store,
+    StorageConfigError,
+    StorageUnavailable,
+    open_store,
+)
 from resource_centre.taxonomy import ROLES
 from resource_centre.writeups import count_fiches
 
@@ -37,6 +46,34 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 DEMO_CURATOR_EMAIL = "curation@demo.centre-ressources.example"
+LOG_LEVEL_HELP = "Niveau des journaux : debug, info, warning, error ou critical."
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        try:
+            number = version("resource-centre")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "inconnue"
+        out.print(f"resource-centre {number}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    log_level: Annotated[
+        LogLevel, typer.Option("--log-level", case_sensitive=False, help=LOG_LEVEL_HELP)
+    ] = LogLevel.info,
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True,
+                     help="Affiche la version et quitte."),
+    ] = False,
+) -> None:  # fmt: skip
+    """Options common to every command: the logging set-up, --version."""
+    ctx.obj = log_level
+    configure_cli_logging(log_level)
 
 
 @contextmanager
@@ -61,6 +98,12 @@ def init() -> None:
     with _context() as (settings, engine, index):
         migrate(engine)
         out.print("Base de données à jour.")
+        store = _attachment_store(settings)
+        try:
+            if store.ensure() and isinstance(store, S3Store):
+                out.print(f"Compartiment des pièces jointes créé : {store.location}.")
+        except StorageUnavailable as exc:
+            raise _fail(exc.detail) from None
         if index.ensure():
             out.print(f"Index créé dans {settings.index_dir}.")
         applied = index.catch_up(timeout=10)
@@ -177,16 +220,14 @@ def backup(
 ) -> None:
     """Copie cohérente de la base et des pièces jointes, pendant que l'application tourne."""
     settings = Settings()
+    store = _attachment_store(settings)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)  # copies for the owner only
-    uploads = settings.uploads_dir
-    if uploads.is_dir():
-        shutil.copytree(uploads, path / "uploads", dirs_exist_ok=True)
-        _restrict(path / "uploads")  # copytree copies the source's modes
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
+        copied = _copy_attachments(store, path / "uploads")
         raise _fail(
             "la base est PostgreSQL : sauvegardez-la avec pg_dump -Fc "
-            f"(pièces jointes copiées dans {path / 'uploads'})."
+            f"({copied} pièce(s) jointe(s) copiée(s) dans {path / 'uploads'})."
         )
     if not url.database:  # "sqlite://" is an in-memory database: no file to copy
         raise _fail("la base SQLite est en mémoire : il n'y a rien à sauvegarder.")
@@ -201,7 +242,47 @@ def backup(
     finally:
         dest.close()
         source.close()
-    out.print(f"Sauvegarde écrite dans {target} ({count} fiche(s)).")
+    # After the database: a file is stored before its row is committed and never changes,
+    # so every attachment the copied database names is in the store by now.
+    copied = _copy_attachments(store, path / "uploads")
+    out.print(
+        f"Sauvegarde écrite dans {target} ({count} fiche(s), {copied} pièce(s) jointe(s) "
+        f"copiée(s) depuis {store.location})."
+    )
+
+
+def _attachment_store(settings: Settings) -> AttachmentStore:
+    """The attachment store of the settings; a clear error for a malformed S3 URL."""
+    try:
+        return open_store(settings)
+    except StorageConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _copy_attachments(store: AttachmentStore, folder: Path) -> int:
+    """Copy every attachment of `store` (folder or bucket) into `folder`, owner-only; a file
+    already there with the same size is kept (stored files never change). Returns the count."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    count = 0
+    try:
+        for item in store.files():
+            target = folder / item.name
+            if not (target.is_file() and target.stat().st_size == item.size):
+                try:
+                    opened = store.open(item.name)
+                except MissingAttachment:  # a failed upload's file, deleted since the listing
+                    continue
+                part = folder / f".{item.name}.part"
+                fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    for chunk in opened:
+                        fh.write(chunk)
+                os.replace(part, target)
+            count += 1
+    except StorageUnavailable as exc:
+        raise _fail(f"copie des pièces jointes interrompue : {exc.detail}") from None
+    _restrict(folder)  # files of an earlier backup in the same folder too
+    return count
 
 
 def _restrict(folder: Path) -> None:
@@ -214,17 +295,32 @@ def _restrict(folder: Path) -> None:
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Adresse d'écoute.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Nombre de processus.")] = 1,
+    log_level: Annotated[
+        LogLevel | None, typer.Option("--log-level", case_sensitive=False, help=LOG_LEVEL_HELP)
+    ] = None,
 ) -> None:
     """Sert l'application web ; avec --workers N, les processus partagent base et index."""
     import uvicorn
 
-    out.print(f"Centre de ressources sur http://{host}:{port} ({workers} processus)")
+    level = log_level or ctx.obj or LogLevel.info  # serve's option, else the global one
+    settings = Settings()
+    try:
+        settings.secret_key  # noqa: B018 - PostgreSQL: the key must be given, not generated
+    except MissingSecretKey as exc:
+        raise _fail(str(exc)) from None
+    _attachment_store(settings)  # a malformed RESOURCE_CENTRE_S3_URL stops here
+    public = f", adresse publique {settings.base_url}" if settings.base_url else ""
+    out.print(f"Centre de ressources sur http://{host}:{port} ({workers} processus{public})")
+    # proxy_headers=False: the app applies uvicorn's ProxyHeadersMiddleware itself, trusting
+    # RESOURCE_CENTRE_FORWARDED_ALLOW_IPS only (web.app), whatever server runs it.
     uvicorn.run(
         "resource_centre.web.app:create_app", factory=True, host=host, port=port,
-        workers=workers, proxy_headers=False, log_level="info",
+        workers=workers, proxy_headers=False, log_config=logging_config(level),
+        log_level=level.value, access_log=False,
     )  # fmt: skip
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
+# Host names accepted unless RESOURCE_CENTRE_ALLOWED_HOSTS lists the names itself.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class Settings(BaseSettings):
@@ -26,6 +31,13 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     secret_key_value: str | None = Field(default=None, alias="RESOURCE_CENTRE_SECRET_KEY")
     public_read: bool = True
+    # Behind a reverse proxy (contract section 10; docs/operations.md, "Derrière nginx").
+    base_url: str | None = None  # the public address, e.g. https://centre.example
+    allowed_hosts: str | None = None  # comma-separated; unset: BASE_URL's host and loopback
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-* headers are believed
+    # Attachments in S3-compatible storage shared by several machines (contract section 10):
+    # s3://KEY:SECRET@host:port/bucket (s3+https://… for TLS); unset: the data directory.
+    s3_url: SecretStr | None = None
     # Not in the contract's table: tuning knobs with safe defaults.
     index_poll_seconds: float = 0.1
     render_seconds: float = 2.0  # time limit of the Markdown rendering of one web request
@@ -40,6 +52,47 @@ class Settings(BaseSettings):
     drafts_per_day: int = Field(default=20, ge=0)  # new fiches per account in 24 hours
     anonymous_reports_per_window: int = Field(default=5, ge=0)  # "Signaler ce besoin"
     anonymous_window_minutes: int = Field(default=10, ge=1)
+    timezone: ZoneInfo = ZoneInfo("Europe/Paris")  # of displayed dates (contract section 10)
+
+    @field_validator("base_url", "allowed_hosts", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("BASE_URL must look like https://centre.example")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            raise ValueError("BASE_URL is an origin only: no path, query or user")
+        _ = parts.port  # raises ValueError on a port that is not a number
+        return f"{parts.scheme}://{parts.netloc.lower()}"
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for entry in split_list(value):
+            if entry != "*":
+                ipaddress.ip_network(entry, strict=False)  # ValueError: not an address
+        return value
+
+    @property
+    def accepted_hosts(self) -> frozenset[str]:
+        """Host names accepted in `Host` (lower case, no port); "*" accepts any."""
+        listed = self.allowed_hosts
+        names = {host_name(n) for n in split_list(listed)} if listed else set(LOOPBACK_HOSTS)
+        if self.base_url:
+            names.add(host_name(urlsplit(self.base_url).netloc))
+        return frozenset(names)
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        """Addresses and networks (or "*") whose X-Forwarded-For and -Proto are believed."""
+        return split_list(self.forwarded_allow_ips)
 
     @property
     def is_sqlite(self) -> bool:
@@ -51,10 +104,29 @@ class Settings(BaseSettings):
 
     @cached_property
     def secret_key(self) -> str:
-        """Return the configured key, or the one generated once into the data dir."""
+        """Return the configured key, or the one generated once into the data dir.
+
+        Raises MissingSecretKey with a server database (PostgreSQL): every machine sharing
+        it must sign with the same key, which a key generated per machine would not be.
+        """
         if self.secret_key_value:
             return self.secret_key_value
+        if not self.is_sqlite:
+            raise MissingSecretKey(MISSING_SECRET_KEY)
         return load_or_create_secret(self.data_dir)
+
+
+MISSING_SECRET_KEY = (
+    "RESOURCE_CENTRE_SECRET_KEY n'est pas définie. Avec une base PostgreSQL, la clé secrète "
+    "doit être donnée explicitement, la même sur chaque machine (elle signe les jetons des "
+    "formulaires) : définissez RESOURCE_CENTRE_SECRET_KEY dans l'environnement ou le fichier "
+    ".env, par exemple avec la sortie de : "
+    'python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+)
+
+
+class MissingSecretKey(RuntimeError):
+    """No RESOURCE_CENTRE_SECRET_KEY while the database is shared (PostgreSQL)."""
 
 
 def load_or_create_secret(data_dir: Path) -> str:
@@ -79,3 +151,20 @@ def load_or_create_secret(data_dir: Path) -> str:
     finally:
         tmp.unlink()
     return key
+
+
+def split_list(value: str | None) -> list[str]:
+    """The non-empty items of a comma-separated setting."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def host_name(value: str) -> str:
+    """The host name of a `Host` value or a setting: lower case, no port, brackets or final dot
+    (`[::1]:8000` → `::1`, `Centre.Example.:443` → `centre.example`)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        return value[1:end] if end > 0 else ""
+    if value.count(":") == 1:  # name:port (a bare IPv6 address has several colons)
+        value = value.split(":", 1)[0]
+    return value.rstrip(".")

@@ -19,6 +19,9 @@ TEST_KNOWLEDGE = ROOT / "tests" / "data" / "knowledge"
 DEMO_KNOWLEDGE = ROOT / "knowledge"
 ATTACK_CASES = ROOT / "tests" / "data" / "attack-cases"
 POSTGRES_ENV = "RESOURCE_CENTRE_TEST_POSTGRES_URL"
+# Starlette's test client sends `Host: testserver`: accepted in the tests only (the default
+# is BASE_URL's host and the loopback names); tests of the default remove this variable.
+os.environ.setdefault("RESOURCE_CENTRE_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1,::1")
 
 
 def attack_cases(name: str) -> Path:
@@ -75,9 +78,20 @@ def postgres_server() -> Iterator[PostgresServer | None]:
         server.drop_all()
 
 
+# With PostgreSQL the secret key must be given (resource_centre/config.py): the PostgreSQL
+# tests give this one, to their own settings and to the servers they start.
+TEST_SECRET_KEY = "cle-de-test-partagee-par-les-machines-0123456789"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_server) -> str:
-    """A fresh, migrated database: a SQLite file, or a new PostgreSQL database."""
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    postgres_server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """A fresh, migrated database: a SQLite file, or a new PostgreSQL database (with
+    RESOURCE_CENTRE_SECRET_KEY set in the environment for the test)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'db' / 'resource_centre.db'}"
         engine = make_engine(url)
@@ -86,6 +100,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_server
         return url
     if postgres_server is None:
         pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (set by CI)")
+    monkeypatch.setenv("RESOURCE_CENTRE_SECRET_KEY", TEST_SECRET_KEY)
     return postgres_server.new_database()
 
 
@@ -99,6 +114,8 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def make_settings(tmp_path: Path, database_url: str, **extra: object) -> Settings:
+    if not database_url.startswith("sqlite"):
+        extra.setdefault("RESOURCE_CENTRE_SECRET_KEY", TEST_SECRET_KEY)
     return Settings(
         database_url=database_url,
         index_dir=tmp_path / "index",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,9 @@ def test_check_exits_1_and_names_the_differences(env):
     assert "1 modification(s) du journal pas encore appliquée(s)" in result.output
     assert run(env, "reindex").exit_code == 0
     assert run(env, "check").exit_code == 0
+
+
+def test_version_prints_the_installed_version_and_exits_0():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"resource-centre {version('resource-centre')}"
