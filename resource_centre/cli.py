@@ -315,6 +315,8 @@ def serve(
     _attachment_store(settings)  # a malformed RESOURCE_CENTRE_S3_URL stops here
     public = f", adresse publique {settings.base_url}" if settings.base_url else ""
     out.print(f"Centre de ressources sur http://{host}:{port} ({workers} processus{public})")
+    # The workers' search caches stay out of the cycle collector's full passes (IndexSync).
+    os.environ.setdefault("RESOURCE_CENTRE_GC_FREEZE", "true")
     # proxy_headers=False: the app applies uvicorn's ProxyHeadersMiddleware itself, trusting
     # RESOURCE_CENTRE_FORWARDED_ALLOW_IPS only (web.app), whatever server runs it.
     uvicorn.run(

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Requests computed at once per process: one process computes on one core (the GIL), so
     # a few threads serve as fast as many and leave the index sync thread its turn.
     request_threads: int = Field(default=4, ge=1, le=200)
+    # Keep the long-lived search caches out of Python's cycle collector (`serve` sets it).
+    gc_freeze: bool = False
     session_idle_minutes: int = 120
     session_max_hours: int = 12
     # Quotas and retention; LOG_RETENTION_DAYS is in the contract (section 10). 0: no limit.

@@ -497,9 +497,9 @@ def generation(searcher: Any) -> Generation:
             return found
 
 
-def warm_up(searcher: Any) -> None:
+def warm_up(searcher: Any) -> Generation:
     """Build the caches of the searcher's index generation now (after start-up or a commit)."""
-    generation(searcher)
+    return generation(searcher)
 
 
 def clear_caches() -> None:

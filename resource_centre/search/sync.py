@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -28,8 +29,13 @@ class IndexSync:
     machines become searchable within `poll_seconds` plus the apply time.
     """
 
-    def __init__(self, index: SearchIndex, *, poll_seconds: float = 0.1) -> None:
+    def __init__(
+        self, index: SearchIndex, *, poll_seconds: float = 0.1, gc_freeze: bool = False
+    ) -> None:
         self.index = index
+        self.gc_freeze = gc_freeze
+        self._frozen = 0  # id() of the generation whose caches were frozen last
+        self.freezes = 0  # freezes since the last full collection
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -131,12 +137,37 @@ class IndexSync:
                         self._last_change = time.monotonic()
                     else:
                         self._merged_since_change = True  # nothing to merge until a change
+                        self._collect()
                 # Build the new generation's search caches here rather than in the first
                 # request after a change (cheap when they exist already).
                 with self.index.searching() as searcher:
-                    warm_up(searcher)
+                    built = warm_up(searcher)
+                self._freeze(built)
                 self.last_error = None
             except Exception as exc:  # keep serving; report and retry at the next poll
                 if self.last_error != str(exc):
                     log.exception("index sync failed")
                 self.last_error = str(exc)
+
+    def _freeze(self, built: object) -> None:
+        """Move what is alive now, a new generation's caches included, out of the collector.
+
+        Python's full cycle collection walks every container object: with the caches of an
+        index generation alive it took 80 ms at 10,000 fiches, at a random request (issue
+        #11's cold searches). Frozen objects are still freed when no longer referenced;
+        cycles among them wait for `_collect`, once the index is quiet.
+        """
+        if not self.gc_freeze or id(built) == self._frozen:
+            return
+        gc.freeze()
+        self._frozen = id(built)
+        self.freezes += 1
+
+    def _collect(self) -> None:
+        """Once the index is quiet after changes: collect the cycles frozen meanwhile."""
+        if not self.gc_freeze or self.freezes <= 1:
+            return
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self.freezes = 1

@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     attachment_store = open_store(settings)  # a malformed RESOURCE_CENTRE_S3_URL stops here
     engine = make_engine(settings.database_url)
     index = SearchIndex(settings.index_dir, engine)
-    sync = IndexSync(index, poll_seconds=settings.index_poll_seconds)
+    sync = IndexSync(index, poll_seconds=settings.index_poll_seconds, gc_freeze=settings.gc_freeze)
     search_log = SearchLogWriter(engine, retention_days=settings.log_retention_days)
     search = SearchService(engine, index, log=search_log)
 
