@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -72,24 +73,47 @@ class Settings(BaseSettings):
         if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
             raise ValueError("BASE_URL is an origin only: no path, query or user")
         _ = parts.port  # raises ValueError on a port that is not a number
+        if not host_name(parts.netloc):
+            raise ValueError("BASE_URL must look like https://centre.example")
         return f"{parts.scheme}://{parts.netloc.lower()}"
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, value: str | None) -> str | None:
+        for entry in split_list(value):
+            if entry != "*" and not host_name(entry):
+                raise ValueError(
+                    f"ALLOWED_HOSTS: {entry!r} is not a host name "
+                    "(a name or an address, with an optional numeric port, or *)"
+                )
+        return value
 
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
-        for entry in split_list(value):
-            if entry != "*":
-                ipaddress.ip_network(entry, strict=False)  # ValueError: not an address
+        entries = split_list(value)
+        if "*" in entries and len(entries) > 1:
+            raise ValueError("FORWARDED_ALLOW_IPS: * trusts every address, alone or not at all")
+        for entry in entries:
+            if entry != "*" and not _proxy_entry_valid(entry):
+                raise ValueError(
+                    f"FORWARDED_ALLOW_IPS: {entry!r} is neither an IP address nor a network "
+                    "written with its base address (10.0.0.0/8, not 10.0.0.1/8)"
+                )
         return value
 
     @property
     def accepted_hosts(self) -> frozenset[str]:
         """Host names accepted in `Host` (lower case, no port); "*" accepts any."""
         listed = self.allowed_hosts
-        names = {host_name(n) for n in split_list(listed)} if listed else set(LOOPBACK_HOSTS)
+        names = (
+            {"*" if n == "*" else host_name(n) for n in split_list(listed)}
+            if listed
+            else set(LOOPBACK_HOSTS)
+        )
         if self.base_url:
             names.add(host_name(urlsplit(self.base_url).netloc))
-        return frozenset(names)
+        return frozenset(names - {""})  # "": what `host_name` makes of a malformed Host
 
     @property
     def trusted_proxies(self) -> list[str]:
@@ -155,18 +179,47 @@ def load_or_create_secret(data_dir: Path) -> str:
     return key
 
 
+def _proxy_entry_valid(entry: str) -> bool:
+    """Does uvicorn's ProxyHeadersMiddleware read `entry` as an address or network? (It takes
+    anything else, a network with host bits set included, as a literal no client matches.)"""
+    try:
+        if "/" in entry:
+            ipaddress.ip_network(entry)  # strict, as uvicorn parses it
+        else:
+            ipaddress.ip_address(entry)
+    except ValueError:
+        return False
+    return True
+
+
 def split_list(value: str | None) -> list[str]:
     """The non-empty items of a comma-separated setting."""
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
+# A `Host` value: a name (letters, digits, "-", "_", dots; IPv4 addresses too) or a bracketed
+# IPv6 address, then an optional numeric port. Nothing else: `name:@other`, `[::1]x`, `name:x`.
+_HOST = re.compile(
+    r"(?:(?P<name>[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)|\[(?P<v6>[0-9a-f:.]+)\])(?::[0-9]{0,5})?"
+)
+
+
 def host_name(value: str) -> str:
     """The host name of a `Host` value or a setting: lower case, no port, brackets or final dot
-    (`[::1]:8000` → `::1`, `Centre.Example.:443` → `centre.example`)."""
+    (`[::1]:8000` → `::1`, `Centre.Example.:443` → `centre.example`); "" when the value is not
+    a host name, an IPv6 address in brackets or a bare one, with an optional numeric port."""
     value = value.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        return value[1:end] if end > 0 else ""
-    if value.count(":") == 1:  # name:port (a bare IPv6 address has several colons)
-        value = value.split(":", 1)[0]
-    return value.rstrip(".")
+    match = _HOST.fullmatch(value)
+    if match is None:
+        return value if _is_ipv6(value) else ""  # a bare IPv6 address (in a setting)
+    if match["v6"] is not None:
+        return match["v6"] if _is_ipv6(match["v6"]) else ""
+    return match["name"].rstrip(".")
+
+
+def _is_ipv6(value: str) -> bool:
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True

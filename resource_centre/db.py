@@ -24,6 +24,8 @@ _IMMEDIATE = "resource_centre_immediate"
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for `url`, with the SQLite settings above when it is SQLite."""
+    # Logged database errors show the statement without its values (e-mails, fiche text).
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)

@@ -73,6 +73,11 @@ def logging_config(level: str = "info") -> dict[str, Any]:
             "multipart": {"level": "WARNING"},
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
+            # The S3 client at DEBUG logs request bodies and headers: whole attachments.
+            "boto3": {"level": "WARNING"},
+            "botocore": {"level": "WARNING"},
+            "s3transfer": {"level": "WARNING"},
+            "urllib3": {"level": "WARNING"},
         },
     }
 

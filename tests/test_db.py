@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from resource_centre.corpus import import_corpus
@@ -93,6 +94,14 @@ def test_regie_rename_and_term_relabel_journal_their_fiches(engine):
         ).scalar_one()
         term.label = "Laverie"
     assert journal(engine)[before:] == ["laverie-solidaire-du-canal"]
+
+
+def test_database_errors_never_show_the_values_bound(engine):
+    # A logged database error must not copy e-mails or fiche text into the log.
+    secret = "adresse.privee@exemple.org"
+    with pytest.raises(DBAPIError) as error, engine.connect() as conn:
+        conn.execute(text("SELECT no_such_column FROM app_user WHERE email = :e"), {"e": secret})
+    assert "no_such_column" in str(error.value) and secret not in str(error.value)
 
 
 def test_unchanged_save_writes_no_journal_entry(engine):

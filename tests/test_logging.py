@@ -209,3 +209,32 @@ def test_times_are_utc_whatever_the_machine_zone():
     record.msecs = 250.0
     line = UTCFormatter().format(record)
     assert line.startswith(f"2026-07-15T12:00:00.250Z INFO [{os.getpid()}] x: message")
+
+
+def test_a_refused_form_cannot_forge_a_line(server):
+    mark = server.mark()
+    forged = "x%0A2026-01-01T00:00:00.000Z%20WARNING%20faux"
+    refused = httpx.post(f"{server.url}/fiches/{forged}/modifier", data={"title": "t"})
+    assert refused.status_code == 403
+    warnings = server.lines_after(mark, "CSRF rejection")
+    assert len(warnings) == 1, server.log()[mark:]
+    assert f"POST /fiches/{forged}/modifier: missing or wrong token" in warnings[0]
+    assert not any(line.startswith("2026-01-01") for line in server.log().splitlines())
+
+
+def test_debug_leaves_the_s3_clients_chatter_out():
+    # At DEBUG botocore logs request bodies (whole attachments) and headers.
+    script = (
+        "import logging; from resource_centre.logs import configure_cli_logging; "
+        "configure_cli_logging('debug'); "
+        "[logging.getLogger(n).debug('corps de la requete %s', n) for n in "
+        "('botocore.endpoint', 'boto3.resources', 's3transfer.upload', 'urllib3.connectionpool')]; "
+        "logging.getLogger('resource_centre.storage').debug('notre ligne'); "
+        "logging.getLogger('botocore.hooks').warning('un avertissement')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "notre ligne" in done.stderr and "un avertissement" in done.stderr
+    assert "corps de la requete" not in done.stderr, done.stderr

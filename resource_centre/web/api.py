@@ -41,6 +41,7 @@ from resource_centre.taxonomy import (
 )
 from resource_centre.web import api_examples as examples
 from resource_centre.web.deps import IndexDep, SearchDep, SessionDep
+from resource_centre.web.urls import absolute_url_for
 from resource_centre.writeups import get_by_slug
 
 router = APIRouter(prefix="/api", tags=["API"])
@@ -206,8 +207,9 @@ _SLUG_MARK = "--slug--"
 
 
 def _fiche_url(request: Request) -> Callable[[str], str]:
-    """The absolute URL of a fiche by slug; the route is looked up once per request."""
-    template = str(request.url_for("fiche", slug=_SLUG_MARK))
+    """The absolute URL of a fiche by slug (from RESOURCE_CENTRE_BASE_URL when set); the
+    route and the site's origin are looked up once per request."""
+    template = absolute_url_for(request, "fiche", slug=_SLUG_MARK)
     return lambda slug: template.replace(_SLUG_MARK, quote(slug, safe=""))
 
 
@@ -374,7 +376,7 @@ def get_writeup(request: Request, slug: SlugPath, session: SessionDep) -> WriteU
 def detail(request: Request, writeup: WriteUp, regie: Regie | None) -> WriteUpDetail:
     return WriteUpDetail(
         slug=writeup.slug,
-        url=str(request.url_for("fiche", slug=writeup.slug)),
+        url=absolute_url_for(request, "fiche", slug=writeup.slug),
         title=writeup.title,
         summary=writeup.summary,
         regie=RegieRef(slug=regie.slug, name=regie.name) if regie else None,

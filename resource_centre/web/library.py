@@ -35,7 +35,7 @@ from resource_centre.taxonomy import (
 from resource_centre.web import facets as states
 from resource_centre.web.deps import SearchDep, SessionDep, current_user, render
 from resource_centre.web.sessions import set_flash
-from resource_centre.web.urls import path_for
+from resource_centre.web.urls import absolute_url_for, path_for, site_origin
 from resource_centre.writeups import get_by_slug
 
 router = APIRouter()
@@ -371,7 +371,7 @@ def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -
         "years": year_range_label(writeup.year_start, writeup.year_end),
         "related": search.related(writeup.slug, limit=RELATED),
         "labels": labels,
-        "canonical": str(request.url_for("fiche", slug=writeup.slug)),
+        "canonical": absolute_url_for(request, "fiche", slug=writeup.slug),
     }
     return _page(request, "library/fiche.html", context)
 
@@ -464,6 +464,7 @@ def feed(request: Request, session: SessionDep) -> Any:
         .limit(FEED_ENTRIES)
     ).all()
     entries = []
+    origin = site_origin(request)  # once: the same for every link
     for writeup, regie in rows:
         updated = _aware(writeup.updated_at)
         title, summary = _xml_text(writeup.title), _xml_text(writeup.summary)
@@ -478,7 +479,7 @@ def feed(request: Request, session: SessionDep) -> Any:
                 "summary": summary,
                 "themes": writeup.themes,
                 "author": _xml_text(regie.name) if regie else None,
-                "url": str(request.url_for("fiche", slug=writeup.slug)),
+                "url": absolute_url_for(request, "fiche", slug=writeup.slug, origin=origin),
                 "published": _rfc3339(published),
                 "updated": _rfc3339(max(updated, published)),
                 "updated_at": max(updated, published),
@@ -488,8 +489,8 @@ def feed(request: Request, session: SessionDep) -> Any:
     context = {
         "entries": entries,
         "updated": _rfc3339(feed_updated),
-        "feed_url": str(request.url_for("feed")),
-        "home_url": str(request.url_for("home")),
+        "feed_url": absolute_url_for(request, "feed", origin=origin),
+        "home_url": absolute_url_for(request, "home", origin=origin),
         "labels": request.app.state.search.labels(),
     }
     templates = request.app.state.templates

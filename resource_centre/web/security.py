@@ -115,7 +115,8 @@ class BodyLimitMiddleware:
 
 
 class AllowedHostsMiddleware:
-    """Answers 400 (the French error page) to a request whose `Host` is not an accepted name.
+    """Answers 400 (the French error page) to a request whose `Host` is not an accepted name,
+    or not a name at all (`host_name` gives "" for `name:@other`, `[::1]x`, `name:x`…).
 
     Placed inside `SecurityHeadersMiddleware`, so the refusal carries the security headers
     and a request id like every other error; "*" among the names accepts any host.

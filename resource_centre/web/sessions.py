@@ -33,6 +33,7 @@ from resource_centre.auth import (
     load_session,
 )
 from resource_centre.config import Settings
+from resource_centre.web.access_log import loggable_path
 from resource_centre.web.errors import is_api_path
 from resource_centre.web.security import same_origin
 from resource_centre.web.urls import path_for
@@ -210,7 +211,8 @@ async def csrf_protect(request: Request) -> AsyncIterator[None]:
         reason = "missing or wrong token"
     try:
         if reason:
-            log.warning("CSRF rejection on %s %s: %s", request.method, request.url.path, reason)
+            path = loggable_path(request.scope)  # percent-encoded: no forged log line
+            log.warning("CSRF rejection on %s %s: %s", request.method, path, reason)
             raise HTTPException(403, CSRF_ERROR)
         yield
     finally:

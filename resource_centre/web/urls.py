@@ -4,6 +4,10 @@
 right behind a proxy); extra keyword arguments fill the route's path parameters and `query`
 adds a query string. Templates call `path_for("login", ...)` (the request is taken from the
 template context).
+
+Absolute URLs (feeds, API, canonical links, e-mails) come from `absolute_url_for`: they start
+with RESOURCE_CENTRE_BASE_URL when it is set, so a client's `Host` header (accepted with
+ALLOWED_HOSTS=* or among several names) never finds its way into a published link.
 """
 
 from __future__ import annotations
@@ -29,6 +33,30 @@ def path_for(
     path = request.scope.get("root_path", "") + str(request.app.url_path_for(name, **params))
     pairs = {k: v for k, v in (query or {}).items() if v is not None and v != ""}
     return f"{path}?{urlencode(pairs, doseq=True)}" if pairs else path
+
+
+def site_origin(request: HTTPConnection) -> str:
+    """`scheme://host[:port]` of absolute links: RESOURCE_CENTRE_BASE_URL when set, otherwise
+    the request's scheme and `Host` (as forwarded by a trusted proxy). Cheap: call it once per
+    request when building many links."""
+    base_url: str | None = request.app.state.settings.base_url
+    if base_url:
+        return base_url
+    url = request.url
+    return f"{url.scheme}://{url.netloc}"
+
+
+def absolute_url_for(
+    request: HTTPConnection,
+    name: str,
+    /,
+    *,
+    origin: str | None = None,
+    query: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> str:
+    """The absolute URL of route `name`: `site_origin` (or `origin` if given) + `path_for`."""
+    return (origin or site_origin(request)) + path_for(request, name, query=query, **params)
 
 
 @pass_context

@@ -86,6 +86,14 @@ def render_site(*, https_port: int, http_port: int, app_port: int, cert: Path, k
         ("    listen [::]:80;\n", "", 1),  # IPv6 may be missing on the test machine
         ("    listen 443 ssl http2;\n", f"    listen 127.0.0.1:{https_port} ssl http2;\n", 1),
         ("    listen [::]:443 ssl http2;\n", "", 1),
+        ("listen 80 default_server;", f"listen 127.0.0.1:{http_port} default_server;", 1),
+        ("    listen [::]:80 default_server;\n", "", 1),
+        (
+            "listen 443 ssl http2 default_server;",
+            f"listen 127.0.0.1:{https_port} ssl http2 default_server;",
+            1,
+        ),
+        ("    listen [::]:443 ssl http2 default_server;\n", "", 1),
         ("server_name centre.example;", "server_name localhost;", 2),
         ("/etc/letsencrypt/live/centre.example/fullchain.pem", str(cert), 1),
         ("/etc/letsencrypt/live/centre.example/privkey.pem", str(key), 1),

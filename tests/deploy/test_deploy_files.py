@@ -48,6 +48,24 @@ def test_the_nginx_example_sends_the_headers_the_app_believes():
     assert "$proxy_add_x_forwarded_for" not in site
 
 
+def test_the_nginx_example_keeps_other_names_away_from_the_app():
+    """A default server for both ports that answers no other name (tried: test_nginx_proxy)."""
+    site = NGINX_SITE.read_text()
+    blocks = re.findall(r"^server \{\n(.*?)^\}", site, re.M | re.S)
+    default = [block for block in blocks if "default_server" in block]
+    assert len(default) == 1, "one server block holds every default_server"
+    for line in (
+        "listen 80 default_server;",
+        "listen [::]:80 default_server;",
+        "listen 443 ssl http2 default_server;",
+        "listen [::]:443 ssl http2 default_server;",
+        "ssl_reject_handshake on;",
+        "return 444;",
+    ):
+        assert line in default[0], line
+    assert "proxy_pass" not in default[0]
+
+
 def test_the_systemd_unit_is_valid_and_starts_serve(tmp_path: Path):
     assert unit_serve_arguments(9999)[:1] == ["serve"]
     assert "--workers" in unit_serve_arguments(9999)

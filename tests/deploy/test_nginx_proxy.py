@@ -15,6 +15,7 @@ import re
 import socket
 import ssl
 
+import httpx2 as httpx
 import pytest
 from sqlalchemy import select
 
@@ -140,12 +141,30 @@ def test_forwarded_headers_sent_straight_to_serve_are_not_believed(stack: Stack)
     assert not any(address == "203.0.113.7" for _, address, _ in attempts(stack))
 
 
+def tls_handshake(stack: Stack, server_name: str | None) -> None:
+    """A TLS handshake with nginx, sending `server_name` as SNI (None: no SNI)."""
+    context = ssl.create_default_context(cafile=str(stack.cert))
+    context.check_hostname = False  # the point is what nginx does with the name
+    with (
+        socket.create_connection(("127.0.0.1", stack.https_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=server_name),
+    ):
+        pass
+
+
 def test_a_foreign_host_is_refused(stack: Stack):
+    # nginx's default server: no certificate for another name or none (a scanner trying
+    # addresses), and no answer at all to another `Host` (return 444).
+    tls_handshake(stack, "localhost")
+    for name in ("evil.example", None):
+        with pytest.raises(ssl.SSLError):
+            tls_handshake(stack, name)
     with stack.client("127.0.0.6") as client:
-        through_nginx = client.get(f"{stack.public}/fiches", headers={"Host": "evil.example"})
-        assert through_nginx.status_code == 400
-        assert "Ce site ne répond pas à cette adresse." in through_nginx.text
-        assert through_nginx.headers["content-security-policy"].startswith("default-src")
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.get(f"{stack.public}/fiches", headers={"Host": "evil.example"})
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.get(f"http://127.0.0.1:{stack.http_port}/", headers={"Host": "evil.example"})
+        # The app's own check, for a name that reaches it another way.
         direct = client.get(f"{stack.direct}/api/writeups", headers={"Host": "evil.example"})
         assert direct.status_code == 400 and direct.json()["detail"]
         assert client.get(f"{stack.public}/fiches").status_code == 200

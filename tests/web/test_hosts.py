@@ -135,3 +135,78 @@ def test_settings_refuse_malformed_addresses():
     ok = Settings(forwarded_allow_ips="10.0.0.0/8, ::1", base_url="")
     assert ok.trusted_proxies == ["10.0.0.0/8", "::1"] and ok.base_url is None
     assert host_name("[::1]:8000") == "::1" and host_name("::1") == "::1"
+
+
+SLUG = "jardin-partage-des-tilleuls"
+
+
+def test_absolute_links_use_base_url_whatever_the_host(tmp_path: Path):
+    # With any Host accepted, a client's Host must not become the address of the feed,
+    # the API's links or a fiche's canonical link (they are copied and cached elsewhere).
+    settings = build_settings(tmp_path, base_url="https://centre.example", allowed_hosts="*")
+    evil = {"Host": "evil.example"}
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        feed = client.get("/flux.atom", headers=evil)
+        assert feed.status_code == 200 and "evil.example" not in feed.text
+        assert 'type="application/atom+xml" href="https://centre.example/flux.atom"' in feed.text
+        assert '<link rel="alternate" type="text/html" href="https://centre.example/"' in feed.text
+        assert f"<id>https://centre.example/fiches/{SLUG}</id>" in feed.text
+        hits = client.get("/api/writeups", headers=evil).json()["data"]
+        assert hits and all(hit["url"].startswith("https://centre.example/fiches/") for hit in hits)
+        one = client.get(f"/api/writeups/{SLUG}", headers=evil).json()
+        assert one["url"] == f"https://centre.example/fiches/{SLUG}"
+        page = client.get(f"/fiches/{SLUG}", headers=evil)
+        assert f'<link rel="canonical" href="https://centre.example/fiches/{SLUG}">' in page.text
+        assert "evil.example" not in page.text
+
+
+def test_without_base_url_absolute_links_follow_the_request(app):
+    with client_from(app, PROXY) as client:
+        one = client.get(f"/api/writeups/{SLUG}", headers={"Host": "localhost:8000"}).json()
+        assert one["url"] == f"http://localhost:8000/fiches/{SLUG}"
+        hits = client.get("/api/writeups", headers=FORWARDED).json()["data"]
+        assert hits[0]["url"].startswith("https://testserver/fiches/")  # the proxy's scheme
+
+
+MALFORMED_HOSTS = (
+    "testserver:@evil.example",
+    "testserver:evil",
+    "localhost:80:80",
+    "[::1]evil",
+    "[::1]:8000x",
+    "[evil]",
+    "testserver/x",
+    "test server",
+    "testserver@evil.example",
+    "",
+)
+
+
+def test_malformed_hosts_are_refused(app):
+    for host in MALFORMED_HOSTS:
+        assert host_name(host) == "", host
+    with client_from(app, PROXY) as client:
+        for host in MALFORMED_HOSTS[:-1]:
+            page = client.get("/fiches", headers={"Host": host})
+            assert page.status_code == 400, host
+        for host in ("testserver:", "testserver:8000", "[::1]", "127.0.0.1:80", "localhost"):
+            assert client.get("/fiches", headers={"Host": host}).status_code == 200, host
+
+
+def test_settings_refuse_malformed_host_names():
+    for bad in ("centre.example:@evil.com", "a.example, localhost:evil", "[::1]x"):
+        with pytest.raises(ValidationError, match="ALLOWED_HOSTS"):
+            Settings(allowed_hosts=bad)
+    with pytest.raises(ValidationError):
+        Settings(base_url="https://centre!example")
+    ok = Settings(allowed_hosts="*, centre.example:443, [::1], ::1, 10.0.0.1")
+    assert ok.accepted_hosts == {"*", "centre.example", "::1", "10.0.0.1"}
+
+
+def test_trusted_proxies_are_read_as_uvicorn_reads_them():
+    # uvicorn takes an entry it cannot parse strictly as a literal that no client matches.
+    for bad in ("10.0.0.1/8", "127.0.0.1, *", "*, ::1", "proxy.example", "unix:/run/x.sock"):
+        with pytest.raises(ValidationError, match="FORWARDED_ALLOW_IPS"):
+            Settings(forwarded_allow_ips=bad)
+    for good in ("*", "10.0.0.0/8, ::1", "127.0.0.1", "fd00::/8", ""):
+        assert Settings(forwarded_allow_ips=good).forwarded_allow_ips == good
