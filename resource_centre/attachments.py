@@ -11,9 +11,10 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import NamedTuple
 
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from resource_centre.db import read_session
 from resource_centre.errors import DomainError
 from resource_centre.errors import Kind as ErrorKind
 from resource_centre.models import Attachment, User, WriteUp, utcnow
@@ -207,36 +208,44 @@ def of_writeup(session: Session, writeup: WriteUp | None) -> list[Attachment]:
     )
 
 
-def store_files(
-    session: Session,
-    store: AttachmentStore,
-    *,
-    writeup: WriteUp,
-    files: list[tuple[str, str, bytes]],
-    user_id: int,
-) -> list[str]:
-    """Put checked files (display name, extension, bytes) in `store` under random names and
-    add their rows to the session; return the names written (for the caller to delete them
-    if the transaction fails). Files are stored before the rows are committed, so a row
-    never names a missing file."""
-    assert writeup.id is not None, "files are attached to a flushed fiche"
-    written: list[str] = []
+class StagedFile(NamedTuple):
+    """A file put in the store before its row is written."""
+
+    stored_name: str
+    original_name: str
+    content_type: str
+    size: int
+
+
+def put_files(store: AttachmentStore, files: list[tuple[str, str, bytes]]) -> list[StagedFile]:
+    """Put checked files (display name, extension, bytes) in `store` under random names,
+    before the write transaction opens (an upload never holds the database's write lock);
+    their rows are added in the transaction by `add_rows`, so a row never names a missing
+    file. If one put fails, the files already put are deleted and the error is raised
+    (StorageUnavailable for the store)."""
+    staged: list[StagedFile] = []
     try:
         for name, extension, data in files:
             stored = new_stored_name(extension)
             store.put(stored, data)  # in a folder: 0600, only the server's account reads them
-            written.append(stored)
-            session.add(
-                Attachment(
-                    writeup_id=writeup.id, stored_name=stored, original_name=name,
-                    content_type=KINDS[extension].content_type, size=len(data),
-                    uploaded_by=user_id,
-                )
-            )  # fmt: skip
+            staged.append(StagedFile(stored, name, KINDS[extension].content_type, len(data)))
     except BaseException:
-        discard(store, written)  # the transaction fails: no file of it is left behind
+        discard(store, [f.stored_name for f in staged])
         raise
-    return written
+    return staged
+
+
+def add_rows(session: Session, *, writeup: WriteUp, staged: list[StagedFile], user_id: int) -> None:
+    """Add the rows of files already put in the store to the fiche `writeup` (flushed)."""
+    assert writeup.id is not None, "files are attached to a flushed fiche"
+    for item in staged:
+        session.add(
+            Attachment(
+                writeup_id=writeup.id, stored_name=item.stored_name,
+                original_name=item.original_name, content_type=item.content_type,
+                size=item.size, uploaded_by=user_id,
+            )
+        )  # fmt: skip
 
 
 def discard(store: AttachmentStore, names: list[str]) -> None:
@@ -247,3 +256,28 @@ def discard(store: AttachmentStore, names: list[str]) -> None:
             store.delete(stored)
         except Exception:
             log.warning("could not delete the unused attachment file %s", stored)
+
+
+def discard_unused(engine: Engine, store: AttachmentStore, names: list[str]) -> None:
+    """After a write transaction failed, delete those of its files that no row names.
+
+    A commit can report a failure (a lost connection, an error after the commit) yet have
+    succeeded: a fresh read tells which rows exist, and their files are kept. If the
+    database cannot tell, every file is kept (unused space, never a row without its file).
+    """
+    if not names:
+        return
+    try:
+        with read_session(engine) as session:
+            kept = set(
+                session.execute(
+                    select(col(Attachment.stored_name)).where(
+                        col(Attachment.stored_name).in_(names)
+                    )
+                ).scalars()
+            )
+    except Exception:
+        log.warning("attachment files kept: the database cannot tell which are used (%s)",
+                    ", ".join(names))  # fmt: skip
+        return
+    discard(store, [name for name in names if name not in kept])

@@ -273,14 +273,24 @@ def _copy_attachments(store: AttachmentStore, folder: Path) -> int:
                 except MissingAttachment:  # a failed upload's file, deleted since the listing
                     continue
                 part = folder / f".{item.name}.part"
-                fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    for chunk in opened:
-                        fh.write(chunk)
-                os.replace(part, target)
+                try:
+                    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(fd, "wb") as fh:
+                        for chunk in opened:  # an S3 error midway is StorageUnavailable
+                            fh.write(chunk)
+                    os.replace(part, target)
+                except BaseException:  # no half-copied file left behind
+                    opened.close()
+                    part.unlink(missing_ok=True)
+                    raise
             count += 1
     except StorageUnavailable as exc:
         raise _fail(f"copie des pièces jointes interrompue : {exc.detail}") from None
+    except OSError as exc:  # a disk full, a folder not writable
+        raise _fail(
+            f"copie des pièces jointes interrompue : {exc.strerror or type(exc).__name__} "
+            f"({exc.filename or folder})."
+        ) from None
     _restrict(folder)  # files of an earlier backup in the same folder too
     return count
 

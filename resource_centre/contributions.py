@@ -1,5 +1,6 @@
 """What the contributor form writes, in one transaction: a new fiche (once per form token)
-or an edit, their attachments, within the account's quotas; and « Mes fiches »."""
+or an edit, the rows of their attachments (the files are put in the store before the
+transaction opens), within the account's quotas; and « Mes fiches »."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from resource_centre.attachments import Quotas, recheck_quotas, store_files
+from resource_centre.attachments import Quotas, StagedFile, add_rows, recheck_quotas
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import Comment, FormToken, User, WriteUp
-from resource_centre.storage import AttachmentStore
 from resource_centre.writeups import (
     FicheData,
     PermissionDenied,
@@ -55,26 +55,25 @@ def create_fiche(
     data_for: Callable[[str], FicheData],
     submit: bool,
     form_token: str | None,
-    files: list[tuple[str, str, bytes]],
-    store: AttachmentStore,
+    files: list[StagedFile],
     quotas: Quotas,
-) -> tuple[WriteUp, list[str]]:
+) -> WriteUp:
     """Create a fiche from the form (`data_for(slug)` gives its content under the slug chosen
-    from `title`) with its files; return it and the names of the files written.
+    from `title`) with the rows of its files (already put in the store); return it.
 
     Raises AlreadySent if the form token was used, QuotaExceeded, RenderTooSlow.
     """
     actor, actor_id = _actor(session, user)
     if (used := form_token_slug(session, form_token)) is not None:
         raise AlreadySent(used)  # the same form sent twice: no second fiche
-    adding = sum(len(data) for _name, _extension, data in files)
+    adding = sum(item.size for item in files)
     recheck_quotas(session, actor_id, quotas, new_fiche=True, adding=adding)
     slug = unique_slug(session, title)
     writeup = create(session, user=actor, data=data_for(slug), submit=submit)
     if form_token:
         session.add(FormToken(token=form_token, user_id=actor_id, used_slug=slug))
-    written = store_files(session, store, writeup=writeup, files=files, user_id=actor_id)
-    return writeup, written
+    add_rows(session, writeup=writeup, staged=files, user_id=actor_id)
+    return writeup
 
 
 def save_fiche(
@@ -85,17 +84,16 @@ def save_fiche(
     data_for: Callable[[str], FicheData],
     version: int | None,
     submit: bool,
-    files: list[tuple[str, str, bytes]],
-    store: AttachmentStore,
+    files: list[StagedFile],
     quotas: Quotas,
-) -> tuple[WriteUp, list[str]]:
-    """Save an edit of the fiche `slug` (locked for update) with new files; return it and the
-    names of the files written.
+) -> WriteUp:
+    """Save an edit of the fiche `slug` (locked for update) with the rows of new files
+    (already put in the store); return it.
 
     Raises QuotaExceeded, PermissionDenied, StaleVersion, TransitionError, RenderTooSlow.
     """
     actor, actor_id = _actor(session, user)
-    adding = sum(len(data) for _name, _extension, data in files)
+    adding = sum(item.size for item in files)
     if adding:
         recheck_quotas(session, actor_id, quotas, new_fiche=False, adding=adding)
     writeup = get_by_slug(session, slug, for_update=True)
@@ -103,8 +101,8 @@ def save_fiche(
         raise PermissionDenied
     save(session, user=actor, writeup=writeup, data=data_for(writeup.slug), version=version,
          submit=submit)  # fmt: skip
-    written = store_files(session, store, writeup=writeup, files=files, user_id=actor_id)
-    return writeup, written
+    add_rows(session, writeup=writeup, staged=files, user_id=actor_id)
+    return writeup
 
 
 def my_fiches(session: Session, user: User) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -70,6 +70,7 @@ class Download:
         self.size = size
         self._chunks = chunks
         self._close = close
+        self.closed = False
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -81,7 +82,10 @@ class Download:
         return b"".join(self)
 
     def close(self) -> None:
-        self._close()
+        """Release the file or the connection (once; later calls do nothing)."""
+        if not self.closed:
+            self.closed = True
+            self._close()
 
 
 def valid_name(name: str) -> bool:
@@ -189,8 +193,8 @@ class S3Location:
 
     endpoint: str
     bucket: str
-    access_key: str
-    secret_key: str
+    access_key: str = field(repr=False)  # credentials never in a repr, a log or a trace
+    secret_key: str = field(repr=False)
     region: str = "us-east-1"
 
     @classmethod
@@ -256,14 +260,21 @@ class S3Store(AttachmentStore):
             response_checksum_validation="when_required",
         )
         # A client of its own session: clients are thread-safe, the default session is not.
-        self.client: Any = boto3.session.Session().client(
-            "s3",
-            endpoint_url=where.endpoint,
-            aws_access_key_id=where.access_key,
-            aws_secret_access_key=where.secret_key,
-            region_name=where.region,
-            config=config,
-        )
+        try:
+            self.client: Any = boto3.session.Session().client(
+                "s3",
+                endpoint_url=where.endpoint,
+                aws_access_key_id=where.access_key,
+                aws_secret_access_key=where.secret_key,
+                region_name=where.region,
+                config=config,
+            )
+        except Exception:  # a host or region botocore refuses (no network used)
+            raise StorageConfigError(
+                "RESOURCE_CENTRE_S3_URL invalide : le nom du serveur ou la région n'est pas "
+                f"valable (serveur {where.endpoint}, région « {where.region} ») ; forme "
+                "attendue : s3://CLÉ:SECRET@serveur:port/compartiment?region=eu-west-3."
+            ) from None
 
     def _fail(self, exc: Exception) -> StorageUnavailable:
         code = _error_code(exc) or type(exc).__name__
@@ -305,7 +316,14 @@ class S3Store(AttachmentStore):
                 raise MissingAttachment(name) from None
             raise self._fail(exc) from exc
         body = answer["Body"]
-        return Download(int(answer["ContentLength"]), body.iter_chunks(CHUNK_BYTES), body.close)
+        return Download(int(answer["ContentLength"]), self._chunks(body), body.close)
+
+    def _chunks(self, body: Any) -> Iterator[bytes]:
+        """The object's bytes; a connection lost or timed out midway is StorageUnavailable."""
+        try:
+            yield from body.iter_chunks(CHUNK_BYTES)
+        except Exception as exc:
+            raise self._fail(exc) from exc
 
     def delete(self, name: str) -> None:
         key = check_name(name)

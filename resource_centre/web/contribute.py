@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -11,7 +12,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from resource_centre import attachments, contributions
 from resource_centre.attachments import (
@@ -29,7 +31,7 @@ from resource_centre.db import read_session, write_session
 from resource_centre.models import Attachment, Regie, Term, User, WriteUp
 from resource_centre.ratelimit import shared_limiter
 from resource_centre.rendering import RenderBusy, RenderTooSlow, render_sections, time_limit
-from resource_centre.storage import MissingAttachment
+from resource_centre.storage import Download, MissingAttachment, StorageUnavailable
 from resource_centre.taxonomy import MAX_SUMMARY_CHARS, SECTIONS, STATUS_LABELS, VOCABULARIES
 from resource_centre.web import forms
 from resource_centre.web.deps import DbId, UserDep, current_user, done, parse_id, render
@@ -57,6 +59,11 @@ READ_CHUNK = 1024 * 1024
 VERSION_ERROR = (
     "le numéro de version de ce formulaire est illisible : votre texte est conservé, "
     "vérifiez-le puis enregistrez de nouveau"
+)
+STORAGE_ERROR = (
+    "les pièces jointes n'ont pas pu être enregistrées : leur stockage est momentanément "
+    "indisponible. Rien n'a été enregistré ; votre texte est conservé ci-dessous. Réessayez "
+    "dans un moment en choisissant de nouveau vos fichiers."
 )
 FORM_TOKEN_ERROR = (
     "ce formulaire a été ouvert par un autre compte ou a expiré : votre texte est conservé "
@@ -321,37 +328,53 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
             current = forms.values_from_data(editable_data(session, writeup, user))
             return page(409, conflict=current, similar=similar)
 
-    # Write: one transaction for the fiche, its files, its audit events, its journal entry.
-    written: list[str] = []
+    # The files go to the store first, outside the write transaction: uploads (up to ten
+    # files of 10 MiB to S3) never hold the database's write lock or the fiche's row lock.
     store = request.app.state.attachments
-    where = {"store": store, "quotas": _quotas(request)}
     try:
-        with write_session(engine) as session:
-            if writeup is None:
-                target, written = contributions.create_fiche(
-                    session, user=user, title=form.values["title"], data_for=form.data,
-                    submit=action == "submit", form_token=form_token, files=files, **where,
-                )  # fmt: skip
-            else:
-                target, written = contributions.save_fiche(
-                    session, user=user, slug=writeup.slug, data_for=form.data, version=version,
-                    submit=action == "submit", files=files, **where,
-                )  # fmt: skip
-            target_slug = target.slug
-            submitted = action == "submit"
+        staged = attachments.put_files(store, files)
+    except StorageUnavailable:  # nothing was written: the form again, everything kept
+        form.errors["attachments"] = STORAGE_ERROR
+        with read_session(engine) as session:
+            writeup = get_by_slug(session, writeup.slug) if writeup is not None else None
+            return _form_page(request, session, form=form, writeup=writeup, form_token=form_token,
+                              status_code=503, version=version)  # fmt: skip
+    written = [item.stored_name for item in staged]
+    # Write: one transaction for the fiche, its files' rows, its audit events, its journal
+    # entry. If it fails, the files it would have named are deleted, except those whose rows
+    # a commit reported as failed did write after all (`discard_unused` reads again).
+    quotas = _quotas(request)
+    try:
+        try:
+            with write_session(engine) as session:
+                if writeup is None:
+                    target = contributions.create_fiche(
+                        session, user=user, title=form.values["title"], data_for=form.data,
+                        submit=action == "submit", form_token=form_token, files=staged,
+                        quotas=quotas,
+                    )  # fmt: skip
+                else:
+                    target = contributions.save_fiche(
+                        session, user=user, slug=writeup.slug, data_for=form.data,
+                        version=version, submit=action == "submit", files=staged,
+                        quotas=quotas,
+                    )  # fmt: skip
+                target_slug = target.slug
+                submitted = action == "submit"
+        except BaseException:
+            attachments.discard_unused(engine, store, written)
+            raise
     except AlreadySent as exc:  # the same form sent twice: no second fiche
         return RedirectResponse(path_for(request, "edit_form", slug=exc.slug), status_code=303)
     except QuotaExceeded as exc:
         raise HTTPException(429, str(exc)) from exc
     except IntegrityError:
-        attachments.discard(store, written)
         with read_session(engine) as session:
             used = contributions.form_token_slug(session, form_token)
         if used is not None:
             return RedirectResponse(path_for(request, "edit_form", slug=used), status_code=303)
         raise
     except RenderTooSlow as exc:  # nothing was committed: the form again, everything kept
-        attachments.discard(store, written)
         form.errors[exc.key] = str(exc)
         with read_session(engine) as session:
             writeup = get_by_slug(session, writeup.slug) if writeup is not None else None
@@ -359,7 +382,6 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
                               status_code=503 if isinstance(exc, RenderBusy) else 422,
                               version=version)  # fmt: skip
     except StaleVersion:
-        attachments.discard(store, written)
         with read_session(engine) as session:
             # Only an edit has a version to be stale, and fiches are never deleted.
             writeup = get_by_slug(session, writeup.slug) if writeup is not None else None
@@ -369,13 +391,9 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
             return _form_page(request, session, form=form, writeup=writeup, status_code=409,
                               conflict=current, version=version)  # fmt: skip
     except (PermissionDenied, TransitionError) as exc:
-        attachments.discard(store, written)
         raise HTTPException(
             409 if isinstance(exc, TransitionError) else 403, str(exc) or None
         ) from exc
-    except Exception:  # the database failed at commit: its files are not kept either
-        attachments.discard(store, written)
-        raise
     if submitted:
         message = "Merci ! Votre fiche est envoyée à l'équipe du réseau pour relecture."
         return done(request, path_for(request, "mine"), message)
@@ -398,25 +416,46 @@ def download(request: Request, slug: str, attachment_id: DbId) -> Response:
             or not can_read(user, writeup)
         ):
             raise HTTPException(404)
+    extension = Path(attachment.stored_name).suffix
+    kind = KINDS.get(extension)
+    disposition = "inline" if kind is not None and kind.inline else "attachment"
+    headers = {
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.original_name)}",
+        "Content-Security-Policy": "sandbox",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+    }
+    # GET only (HEAD answers 405 before this runs): no request opens a file it does not send.
     try:  # opened before the answer starts: a missing file is still a 404
         opened = request.app.state.attachments.open(attachment.stored_name)
     except MissingAttachment:
         raise HTTPException(404) from None
-    extension = Path(attachment.stored_name).suffix
-    kind = KINDS.get(extension)
-    disposition = "inline" if kind is not None and kind.inline else "attachment"
+    headers["Content-Length"] = str(opened.size)
     # Streamed in chunks from the folder or the bucket: never a whole file in memory.
-    return StreamingResponse(
-        opened,
-        media_type=attachment.content_type,
-        headers={
-            "Content-Length": str(opened.size),
-            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.original_name)}",
-            "Content-Security-Policy": "sandbox",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return DownloadResponse(opened, media_type=attachment.content_type, headers=headers)
+
+
+class DownloadResponse(StreamingResponse):
+    """An attachment streamed from the store, its file or connection closed however the
+    answer ends (sent, the client gone, cancelled), not whenever the collector gets to it."""
+
+    def __init__(self, opened: Download, **kwargs: Any) -> None:
+        self.opened = opened
+        super().__init__(self._chunks(), **kwargs)
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in iterate_in_threadpool(self.opened):
+                yield chunk
+        finally:
+            self.opened.close()  # quick: a file or a socket closed, no network round trip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # No chunk is being read by now: a cancelled read in a worker thread is waited for.
+            self.opened.close()
 
 
 # --- "Mes fiches" ----------------------------------------------------------------------
