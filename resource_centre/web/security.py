@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resource_centre.config import host_name
 from resource_centre.web.errors import error_response
+from resource_centre.web.urls import site_origin
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +158,8 @@ def normal_origin(scheme: str, netloc: str) -> str:
 def own_origin(request: Request) -> str:
     """The origin the site's own forms are posted from: RESOURCE_CENTRE_BASE_URL's when set,
     otherwise the request's scheme and `Host` (as forwarded by a trusted proxy)."""
-    base_url: str | None = request.app.state.settings.base_url
-    if base_url:
-        parts = urlsplit(base_url)
-        return normal_origin(parts.scheme, parts.netloc)
-    return normal_origin(request.url.scheme, request.url.netloc)
+    parts = urlsplit(site_origin(request))
+    return normal_origin(parts.scheme, parts.netloc)
 
 
 def same_origin(request: Request, origin: str) -> bool:
