@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx2 as httpx
@@ -28,27 +29,57 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+    """`resource-centre serve` on a free loopback port, in its own process group.
+
+    Its output goes to `log` when given (read back with `log()`), else nowhere.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 1,
+        *,
+        options: Sequence[str] = (),
+        log: Path | None = None,
+        cwd: Path = ROOT,
+    ) -> None:
         self.env = env
         self.workers = workers
+        self.options = tuple(options)
+        self.log_path = log
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [*CLI, "serve", "--port", str(self.port), "--workers", str(self.workers)],
-            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
+    def start(self, timeout: float = 30) -> None:
+        command = [*CLI, "serve", "--port", str(self.port), "--workers", str(self.workers)]
+        out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(
+                [*command, *self.options], env=self.env, cwd=self.cwd, stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            if self.log_path:
+                out.close()  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        self.stop()
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        """What the server wrote so far (empty without a log file)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text("utf-8", errors="replace")
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +20,7 @@ from resource_centre.auth import create_user
 from resource_centre.db import make_engine, migrate, write_session
 from resource_centre.logs import UTCFormatter
 from tests.conftest import ROOT
+from tests.test_consistency import Server as ConsistencyServer
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "resource_centre"]
@@ -32,43 +31,19 @@ ACCESS = re.compile(
 PASSWORD = "Secret-Du-Test-42!"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Server(ConsistencyServer):
+    """`resource-centre serve` on the library in `folder`, started at once, output logged."""
 
-
-class Server:
-    """`resource-centre serve` in its own process group, its standard error in a file."""
-
-    def __init__(self, folder: Path, *options: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = folder / f"serve-{self.port}.log"
+    def __init__(self, folder: Path, *options: str, workers: int = 1) -> None:
         env = dict(os.environ)
         env.update(
             RESOURCE_CENTRE_DATABASE_URL=f"sqlite:///{folder / 'db.sqlite'}",
             RESOURCE_CENTRE_INDEX_DIR=str(folder / "index"),
             RESOURCE_CENTRE_DATA_DIR=str(folder / "data"),
         )
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [*CLI, "serve", "--port", str(self.port), *options],
-                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
-                start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not start:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text("utf-8", errors="replace")
+        super().__init__(env, workers, options=options)
+        self.log_path = folder / f"serve-{self.port}.log"
+        self.start(timeout=60)
 
     def lines_after(self, mark: int, pattern: str, count: int = 1, timeout: float = 5) -> list[str]:
         """Log lines written after byte `mark` that contain `pattern` (waiting for `count`)."""
@@ -86,15 +61,6 @@ class Server:
     def mark(self) -> int:
         return self.log_path.stat().st_size
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -109,7 +75,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(folder: Path) -> Iterator[Server]:
-    running = Server(folder, "--workers", "2")
+    running = Server(folder, workers=2)
     try:
         deadline = time.monotonic() + 60
         while running.log().count("Application startup complete") < 2:
