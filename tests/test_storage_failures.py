@@ -259,6 +259,7 @@ def test_a_quota_refused_in_the_transaction_deletes_the_files_already_put(
         response = post_form(client, "/contribuer", {"title": "Au-delà du quota"},
                              files=[("attachments", ("gros.pdf", big, "application/pdf"))])  # fmt: skip
         assert response.status_code == 429, response.text
+        assert "Au-delà du quota" in response.text  # the form again, what was typed kept
         with read_session(engine) as session:
             titles = set(session.execute(select(WriteUp.title)).scalars())
             stored = list(session.execute(select(Attachment.stored_name)).scalars())

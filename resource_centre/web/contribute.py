@@ -328,17 +328,21 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
             current = forms.values_from_data(editable_data(session, writeup, user))
             return page(409, conflict=current, similar=similar)
 
+    def form_again(status_code: int, key: str, message: str) -> Response:
+        """Nothing was written: the form again with its error, everything typed kept."""
+        form.errors[key] = message
+        with read_session(engine) as session:
+            current = get_by_slug(session, writeup.slug) if writeup is not None else None
+            return _form_page(request, session, form=form, writeup=current, form_token=form_token,
+                              status_code=status_code, version=version)  # fmt: skip
+
     # The files go to the store first, outside the write transaction: uploads (up to ten
     # files of 10 MiB to S3) never hold the database's write lock or the fiche's row lock.
     store = request.app.state.attachments
     try:
         staged = attachments.put_files(store, files)
-    except StorageUnavailable:  # nothing was written: the form again, everything kept
-        form.errors["attachments"] = STORAGE_ERROR
-        with read_session(engine) as session:
-            writeup = get_by_slug(session, writeup.slug) if writeup is not None else None
-            return _form_page(request, session, form=form, writeup=writeup, form_token=form_token,
-                              status_code=503, version=version)  # fmt: skip
+    except StorageUnavailable:
+        return form_again(503, "attachments", STORAGE_ERROR)
     written = [item.stored_name for item in staged]
     # Write: one transaction for the fiche, its files' rows, its audit events, its journal
     # entry. If it fails, the files it would have named are deleted, except those whose rows
@@ -366,21 +370,16 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
             raise
     except AlreadySent as exc:  # the same form sent twice: no second fiche
         return RedirectResponse(path_for(request, "edit_form", slug=exc.slug), status_code=303)
-    except QuotaExceeded as exc:
-        raise HTTPException(429, str(exc)) from exc
+    except QuotaExceeded as exc:  # another request of the account took the room meanwhile
+        return form_again(429, exc.field or "attachments", str(exc))
     except IntegrityError:
         with read_session(engine) as session:
             used = contributions.form_token_slug(session, form_token)
         if used is not None:
             return RedirectResponse(path_for(request, "edit_form", slug=used), status_code=303)
         raise
-    except RenderTooSlow as exc:  # nothing was committed: the form again, everything kept
-        form.errors[exc.key] = str(exc)
-        with read_session(engine) as session:
-            writeup = get_by_slug(session, writeup.slug) if writeup is not None else None
-            return _form_page(request, session, form=form, writeup=writeup, form_token=form_token,
-                              status_code=503 if isinstance(exc, RenderBusy) else 422,
-                              version=version)  # fmt: skip
+    except RenderTooSlow as exc:  # nothing was committed
+        return form_again(503 if isinstance(exc, RenderBusy) else 422, exc.key, str(exc))
     except StaleVersion:
         with read_session(engine) as session:
             # Only an edit has a version to be stale, and fiches are never deleted.
