@@ -69,12 +69,14 @@ class Settings(BaseSettings):
             return None
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("BASE_URL must look like https://centre.example")
+            raise ValueError("BASE_URL doit être de la forme https://centre.example")
         if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-            raise ValueError("BASE_URL is an origin only: no path, query or user")
+            raise ValueError(
+                "BASE_URL est une origine seulement : sans chemin, paramètres ni utilisateur"
+            )
         _ = parts.port  # raises ValueError on a port that is not a number
         if not host_name(parts.netloc):
-            raise ValueError("BASE_URL must look like https://centre.example")
+            raise ValueError("BASE_URL doit être de la forme https://centre.example")
         return f"{parts.scheme}://{parts.netloc.lower()}"
 
     @field_validator("allowed_hosts")
@@ -83,8 +85,8 @@ class Settings(BaseSettings):
         for entry in split_list(value):
             if entry != "*" and not host_name(entry):
                 raise ValueError(
-                    f"ALLOWED_HOSTS: {entry!r} is not a host name "
-                    "(a name or an address, with an optional numeric port, or *)"
+                    f"ALLOWED_HOSTS : {entry!r} n'est pas un nom d'hôte "
+                    "(un nom ou une adresse, suivi éventuellement d'un port numérique, ou *)"
                 )
         return value
 
@@ -93,12 +95,14 @@ class Settings(BaseSettings):
     def _check_proxies(cls, value: str) -> str:
         entries = split_list(value)
         if "*" in entries and len(entries) > 1:
-            raise ValueError("FORWARDED_ALLOW_IPS: * trusts every address, alone or not at all")
+            raise ValueError(
+                "FORWARDED_ALLOW_IPS : * fait confiance à toute adresse, seul ou pas du tout"
+            )
         for entry in entries:
             if entry != "*" and not _proxy_entry_valid(entry):
                 raise ValueError(
-                    f"FORWARDED_ALLOW_IPS: {entry!r} is neither an IP address nor a network "
-                    "written with its base address (10.0.0.0/8, not 10.0.0.1/8)"
+                    f"FORWARDED_ALLOW_IPS : {entry!r} n'est ni une adresse IP ni un réseau "
+                    "écrit avec son adresse de base (10.0.0.0/8, pas 10.0.0.1/8)"
                 )
         return value
 
