@@ -36,6 +36,7 @@ from sqlalchemy import select
 from resource_centre.auth import create_user
 from resource_centre.db import make_engine, read_session, write_session
 from resource_centre.models import Regie, User, WriteUp
+from resource_centre.search.sync import IDLE_BEFORE_MERGE
 from resource_centre.writeups import (
     create,
     data_from_writeup,
@@ -501,7 +502,9 @@ def test_soak_three_workers_changes_while_searching(soak_env, tmp_path):
         workers.close()  # no more requests: the server is idle from here
 
         # Idle: no CPU to speak of, no new index generation.
-        time.sleep(4)  # past the sync's 2 s idle delay: a last merge may legitimately run
+        # Past twice the sync's 2 s idle delay: a last merge may legitimately run, then each
+        # worker's one full cycle collection once the index is quiet (serve's gc freeze).
+        time.sleep(2 * IDLE_BEFORE_MERGE + 2)
         # After that merge, each worker builds the new generation's caches once; on a slow
         # machine this can reach into the window. Wait (at most SETTLE_MAX) for one quiet
         # second before the measured window: the window itself is unchanged.
