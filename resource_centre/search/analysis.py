@@ -82,9 +82,32 @@ def _needs_reference(word: str) -> bool:
     )
 
 
+# French stem collisions that mix up the field's words: a "commune" is not "communication"
+# (nor "commun"), a gardien's "loge" is not "logement", "habits" (clothes) are not
+# "habitants", "au cours de" is not a "cour" d'immeuble, a "placement" is not a "place".
+# These words get a stem of their own (ending in "_", which no stemmer produces).
+STEM_EXCEPTIONS: dict[str, str] = {
+    "commune": "commune_",
+    "communes": "commune_",
+    "communication": "communiqu",
+    "communications": "communiqu",
+    "loge": "loge_",
+    "loges": "loge_",
+    "habit": "habits_",
+    "habits": "habits_",
+    "cours": "cours_",
+    "placement": "placement_",
+    "placements": "placement_",
+}
+
+
 @lru_cache(maxsize=200_000)
 def stem_folded(word: str) -> str:
-    """The stem of a lower-cased, accent-folded word: what Whoosh's French stemmer gives."""
+    """The stem of a lower-cased, accent-folded word: what Whoosh's French stemmer gives,
+    except for the few words of `STEM_EXCEPTIONS`."""
+    exception = STEM_EXCEPTIONS.get(word)
+    if exception is not None:
+        return exception
     if _needs_reference(word):
         return _REFERENCE(word)
     with _STEM_LOCK:

@@ -27,13 +27,13 @@ from whoosh import qparser
 from whoosh.qparser import syntax
 from whoosh.reading import TermNotFound
 
-from resource_centre.search import fastread, segments
+from resource_centre.search import fastread, lexicon, segments
 from resource_centre.search.analysis import french_stop_words
 from resource_centre.search.bitsets import from_bits, to_bits
 from resource_centre.search.request import FACETS
 from resource_centre.search.results import Hit
 from resource_centre.search.schema import META_SLUG, PHRASE_FIELD, TEXT_FIELDS, meta_schema_version
-from resource_centre.search.textquery import make_parser
+from resource_centre.search.textquery import make_parser, stem
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ RESULT_CACHE_SIZE = 1024  # about 50 KB each at 10,000 fiches (hits with highlig
 _YEAR_RANGE_CACHE_SIZE = 32
 _INSERT_AT_MOST = 64  # new documents put in the sort orders one by one; more: sorted again
 _TERM_CACHE_BUDGET = 1_000_000  # postings kept in cached terms, per generation (~100 MB max)
+SECTIONS_FIELD = "sections"  # `section:stem` keywords: which section of a fiche holds a stem
+_VARIANTS_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Core:
     counts: dict[str, list[tuple[str, int]]]
     suggestion: str | None
     notices: list[str]
+    exact_query: str | None = None
 
 
 class _Norms(dict[str, list[float]]):
@@ -211,6 +214,8 @@ class Generation:
         self.year_ranges: OrderedDict[tuple[int | None, int | None], int] = OrderedDict()
         self.terms: OrderedDict[tuple[str, Any], Term] = OrderedDict()
         self.terms_size = 0
+        self._lexicons: list[lexicon.SegmentWords] | None = None
+        self._variants: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     def _averages(self, searcher: Any) -> dict[str, float]:
         return {f: (searcher.avg_field_length(f, 0) or 1.0) for f in TEXT_FIELDS}
@@ -367,12 +372,61 @@ class Generation:
         self._remember(key, Term(bits, {}))
         return bits
 
-    def phrase(self, reader: Any, words: tuple[str, ...], within: int) -> int:
-        """Return the documents of `within` holding an exact phrase (folded, unstemmed).
+    def section_bits(self, reader: Any, section: str, term: str) -> int:
+        """Return the visible documents holding an index term (a stem) in one section."""
+        key = ("section", (section, term))
+        found = self._recall(key)
+        if found is not None:
+            return found.bits
+        text = f"{section}:{term}"
+        docs = (d for ids, _ in fastread.read_postings(reader, SECTIONS_FIELD, text) for d in ids)
+        bits = to_bits(docs, self.size) & self.visible
+        self._remember(key, Term(bits, {}))
+        return bits
 
-        Stop words inside a phrase only keep their place: "régie de quartier" matches
-        "régie", any word, "quartier". Only the phrase's words' positions in the candidate
-        documents are read.
+    def lexicons(self, reader: Any) -> list[lexicon.SegmentWords]:
+        """The words of this generation's segments (read once per segment)."""
+        found = self._lexicons
+        if found is None:
+            found = self._lexicons = lexicon.all_words(reader)
+        return found
+
+    def variants(self, reader: Any, word: str) -> tuple[str, ...]:
+        """The indexed words with the same stem as a folded word (the word first): a
+        phrase's "jardin" also finds "jardins". A stop word has no variant but itself."""
+        with self.lock:
+            found = self._variants.get(word)
+        if found is not None:
+            return found
+        term = stem(word)
+        words = [word]
+        if term:
+            prefix = _common_prefix(word, term)
+            if len(prefix) >= 3:
+                for candidate in lexicon.starting_with(self.lexicons(reader), prefix):
+                    if candidate != word and stem(candidate) == term:
+                        words.append(candidate)
+        found = tuple(words)
+        with self.lock:
+            self._variants[word] = found
+            while len(self._variants) > _VARIANTS_CACHE_SIZE:
+                self._variants.popitem(last=False)
+        return found
+
+    def word_bits(self, reader: Any, word: str) -> int:
+        """Return the visible documents holding a folded word or one of its `variants`."""
+        bits = 0
+        for variant in self.variants(reader, word):
+            bits |= self.spell_bits(reader, variant)
+        return bits
+
+    def phrase(self, reader: Any, words: tuple[str, ...], within: int) -> int:
+        """Return the documents of `within` holding a phrase (folded words, on stems).
+
+        Each word also matches the indexed words of the same stem ("jardins partagés"
+        finds "jardin partagé"); the words stay in order and adjacent. Stop words inside a
+        phrase only keep their place: "régie de quartier" matches "régie", any word,
+        "quartier". Only the phrase's words' positions in the candidate documents are read.
         """
         content = [(i, w) for i, w in enumerate(words) if w not in STOP_WORDS]
         if not content:
@@ -383,13 +437,14 @@ class Generation:
             found = self._recall(key)
             if found is not None:
                 return found.bits
+        slots = [(i, self.variants(reader, w)) for i, w in content]
         candidates = within
-        for _, word in content:
+        for _, forms in slots:
             if not candidates:
                 break
-            candidates &= self.spell_bits(reader, word)
-        if len(content) > 1 and candidates:
-            candidates = verify_phrase(reader, content, from_bits(candidates), self.size)
+            candidates &= self.word_bits(reader, forms[0])
+        if len(slots) > 1 and candidates:
+            candidates = verify_phrase(reader, slots, from_bits(candidates), self.size)
         if unrestricted:
             self._remember(key, Term(candidates, {}))
         return candidates
@@ -432,6 +487,16 @@ class Generation:
             self.results[key] = core
             while len(self.results) > RESULT_CACHE_SIZE:
                 self.results.popitem(last=False)
+
+
+def _common_prefix(a: str, b: str) -> str:
+    """The longest string both start with."""
+    size = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        size += 1
+    return a[:size]
 
 
 def _shifted(values: dict[int, V], offset: int, gone: AbstractSet[int]) -> Iterator[tuple[int, V]]:
@@ -498,8 +563,11 @@ def generation(searcher: Any) -> Generation:
 
 
 def warm_up(searcher: Any) -> Generation:
-    """Build the caches of the searcher's index generation now (after start-up or a commit)."""
-    return generation(searcher)
+    """Build the caches of the searcher's index generation now (after start-up or a commit),
+    with the words of its segments (for word starts and typos)."""
+    gen = generation(searcher)
+    gen.lexicons(searcher.reader())
+    return gen
 
 
 def clear_caches() -> None:
@@ -507,27 +575,32 @@ def clear_caches() -> None:
     with _GENERATIONS_LOCK:
         _GENERATIONS.clear()
     segments.forget()
+    lexicon.forget()
     fastread.forget_checks()
 
 
 def verify_phrase(
-    reader: Any, content: list[tuple[int, str]], candidates: list[int], size: int
+    reader: Any, slots: list[tuple[int, tuple[str, ...]]], candidates: list[int], size: int
 ) -> int:
-    """Keep the candidates where the words sit at their offsets (rarest word first)."""
-    frequencies = {w: reader.doc_frequency(PHRASE_FIELD, w) for _, w in content}
+    """Keep the candidates where a word of each slot sits at its offset (rarest slot first)."""
+    frequencies = [sum(reader.doc_frequency(PHRASE_FIELD, w) for w in forms) for _, forms in slots]
+    order = sorted(range(len(slots)), key=frequencies.__getitem__)
     starts: dict[int, set[int]] | None = None
-    for offset, word in sorted(content, key=lambda item: frequencies[item[1]]):
+    for index in order:
+        offset, forms = slots[index]
         docs = candidates if starts is None else sorted(starts)
-        found: dict[int, set[int]] = {}
+        here: dict[int, set[int]] = {}
         shift = (-offset).__add__
-        for docnum, positions in fastread.positions(reader, PHRASE_FIELD, word, docs):
-            if starts is None:
-                found[docnum] = set(map(shift, positions) if offset else positions)
-                continue
-            here = starts[docnum].intersection(map(shift, positions) if offset else positions)
-            if here:
-                found[docnum] = here
-        starts = found
+        for word in forms:
+            for docnum, positions in fastread.positions(reader, PHRASE_FIELD, word, docs):
+                shifted = map(shift, positions) if offset else positions
+                if starts is None:
+                    here.setdefault(docnum, set()).update(shifted)
+                    continue
+                kept = starts[docnum].intersection(shifted)
+                if kept:
+                    here.setdefault(docnum, set()).update(kept)
+        starts = here
         if not starts:
             return 0
     return to_bits(starts or (), size)

@@ -5,16 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from resource_centre.search.caches import Generation
-from resource_centre.search.textquery import Node
+from resource_centre.search.textquery import Node, stem
 
 
 class Evaluator:
-    """Computes the bitset of visible documents a `Node` matches."""
+    """Computes the bitset of visible documents a `Node` matches.
 
-    def __init__(self, searcher: Any, gen: Generation) -> None:
+    With `sections` (section keys), words match only in those sections of the fiches
+    (a phrase: somewhere in the fiche, each of its words in one of those sections)."""
+
+    def __init__(self, searcher: Any, gen: Generation, sections: tuple[str, ...] = ()) -> None:
         self.searcher = searcher
         self.reader = searcher.reader()
         self.gen = gen
+        self.sections = sections
+
+    def _in_sections(self, term: str) -> int:
+        bits = 0
+        for section in self.sections:
+            bits |= self.gen.section_bits(self.reader, section, term)
+        return bits
+
+    def _phrase_in_sections(self, words: tuple[str, ...], bits: int) -> int:
+        for word in words:
+            term = stem(word)
+            if term and bits:
+                bits &= self._in_sections(term)
+        return bits
 
     def bits(self, node: Node, depth: int = 0) -> int:
         """Return the visible documents matching a node."""
@@ -23,12 +40,18 @@ class Evaluator:
             raise RecursionError("query too deep")
         kind = node[0]
         if kind == "stem":
+            if self.sections:
+                return self._in_sections(node[1])
             return gen.stem(self.reader, node[1]).bits
+        if kind == "caps":
+            return gen.spell_bits(self.reader, node[1])
         if kind == "phrase":
             words = node[1]
             if len(words) == 1:
-                return gen.spell_bits(self.reader, words[0])
-            return gen.phrase(self.reader, words, gen.visible)
+                bits = gen.word_bits(self.reader, words[0])
+            else:
+                bits = gen.phrase(self.reader, words, gen.visible)
+            return self._phrase_in_sections(words, bits) if self.sections else bits
         if kind == "and":
             result = gen.visible
             phrases = []
@@ -47,6 +70,8 @@ class Evaluator:
                 if not result:
                     return 0
                 result = gen.phrase(self.reader, child[1], result)
+                if self.sections:
+                    result = self._phrase_in_sections(child[1], result)
             return result
         if kind == "or":
             result = 0

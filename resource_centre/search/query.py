@@ -22,7 +22,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from resource_centre.glossary import Glossary
 from resource_centre.search.caches import Core, Generation, clear_caches, generation, warm_up
+from resource_centre.search.expand import Widened, widen
 from resource_centre.search.facets import facet_counts, label_facets
 from resource_centre.search.highlight import FicheBodies, hits
 from resource_centre.search.matching import Evaluator
@@ -56,14 +58,19 @@ def run(
     *,
     labels: Mapping[str, Mapping[str, str]],
     body_text: FicheBodies | None = None,
+    glossary: Glossary | None = None,
 ) -> SearchResults:
     """Search the published fiches; never raises (a failure gives an empty result).
 
-    `body_text` gives the fiches' plain text for body highlights (none without it).
+    `body_text` gives the fiches' plain text for body highlights (none without it);
+    `glossary` widens the query with the field's acronyms and synonyms (`expand.py`).
     """
     try:
         gen = generation(searcher)
+        sections = tuple(getattr(request, "sections", ()) or ())
         key = (
+            glossary.version if glossary is not None else "",
+            sections,
             request.q,
             tuple(sorted((f, tuple(sorted(v))) for f, v in request.filters.items())),
             request.year_min,
@@ -75,7 +82,7 @@ def run(
         )
         core = gen.cached(key)
         if core is None:
-            core = _search(searcher, gen, request, body_text)
+            core = _search(searcher, gen, request, body_text, glossary, sections)
             gen.store(key, core)
         return SearchResults(
             hits=list(core.hits),
@@ -85,6 +92,7 @@ def run(
             facets=label_facets(core.counts, request, labels, gen),
             suggestion=core.suggestion,
             notices=request.notices + core.notices,
+            exact_query=core.exact_query,
         )
     except Exception:  # a search must never break a page: log it, answer "no result"
         logger.exception("search failed")
@@ -100,24 +108,32 @@ def run(
 
 
 def _search(
-    searcher: Any, gen: Generation, request: SearchRequest, body_text: FicheBodies | None
+    searcher: Any,
+    gen: Generation,
+    request: SearchRequest,
+    body_text: FicheBodies | None,
+    glossary: Glossary | None = None,
+    sections: tuple[str, ...] = (),
 ) -> Core:
     """Compute one result (not yet labelled)."""
     notices: list[str] = []
-    evaluator = Evaluator(searcher, gen)
+    evaluator = Evaluator(searcher, gen, sections)
     parsed = parse(gen.parsers, request.q)
     notices.extend(parsed.notices)
+    widened = widen(parsed, gen, evaluator.reader, glossary)
+    node, strict_node = widened.node, widened.strict
 
-    if parsed.node is None:
+    if node is None:
         text_bits = gen.visible
     else:
         try:
-            text_bits = evaluator.bits(parsed.node)
+            text_bits = evaluator.bits(node)
         except RecursionError:  # too deeply nested: the plain words instead
             logger.info("query evaluation fallback for %r", parsed.text, exc_info=True)
-            parsed.node = plain_words(parsed.text)
-            text_bits = evaluator.bits(parsed.node)
-        if parsed.node == NONE and not notices:
+            node = strict_node = plain_words(parsed.text)
+            widened = Widened(node, node)
+            text_bits = evaluator.bits(node)
+        if node == NONE and not notices:
             notices.append(
                 "Votre recherche ne contient que des mots trop courants ou des "
                 "signes : précisez-la."
@@ -145,40 +161,53 @@ def _search(
     total = matched.bit_count()
 
     suggestion = None
-    if parsed.node is not None and total < SUGGEST_BELOW:
+    if node is not None and total < SUGGEST_BELOW and not widened.corrected:
         suggestion = suggest(
             searcher.reader(), parsed.text, total, _counter(gen, evaluator, restrict)
         )
 
-    if not total and parsed.node not in (None, NONE) and is_plain_words(parsed.text):
+    if not total and node not in (None, NONE) and is_plain_words(parsed.text):
         or_parsed = parse(gen.parsers, parsed.text, group="or")
         if or_parsed.node is not None:
-            or_text_bits = evaluator.bits(or_parsed.node)
+            or_widened = widen(or_parsed, gen, evaluator.reader, glossary)
+            or_text_bits = evaluator.bits(or_widened.node) if or_widened.node else 0
             or_matched = restrict(or_text_bits, None)
             if or_matched:
-                parsed, text_bits, matched = or_parsed, or_text_bits, or_matched
+                widened, text_bits, matched = or_widened, or_text_bits, or_matched
+                node, strict_node = or_widened.node, or_widened.strict
                 total = matched.bit_count()
                 notices.append(
                     "Aucune fiche ne contient tous vos mots : voici celles qui en "
                     "contiennent au moins un."
                 )
+    notices.extend(widened.notices)
 
     counts = facet_counts(gen, text_bits, restrict, matched, facet_filters, year_bits)
 
-    stems = list(dict.fromkeys(positive_stems(parsed.node))) if parsed.node else []
-    sort = request.sort or ("relevance" if parsed.node is not None else "recent")
+    stems = list(dict.fromkeys(positive_stems(node))) if node else []
+    sort = request.sort or ("relevance" if node is not None else "recent")
     start = (request.page - 1) * request.page_size
     end = start + request.page_size
     ranked: list[tuple[int, float | None]] = []
     if start < total:
         if sort == "relevance" and stems:
-            ranked = by_relevance(gen, evaluator.reader, stems, matched, end)[start:end]
+            first = 0
+            if strict_node is not None and strict_node != node:
+                first = evaluator.bits(strict_node) & matched
+            ranked = by_relevance(gen, evaluator.reader, stems, matched, end, first)[start:end]
         else:
             order = "title" if sort == "title" else "recent"
             ranked = [(d, None) for d in by_order(gen, order, matched, end)[start:end]]
 
-    cards = hits(searcher, gen, ranked, stems, body_text)
-    return Core(hits=cards, total=total, counts=counts, suggestion=suggestion, notices=notices)
+    cards = hits(searcher, gen, ranked, stems, body_text)  # TODO(lead): sections=sections
+    return Core(
+        hits=cards,
+        total=total,
+        counts=counts,
+        suggestion=suggestion,
+        notices=notices,
+        exact_query=widened.exact,
+    )
 
 
 def _counter(

@@ -32,14 +32,22 @@ def by_order(gen: Generation, name: str, bits: int, end: int) -> list[int]:
 
 
 def by_relevance(
-    gen: Generation, reader: Any, stems: list[str], bits: int, end: int
+    gen: Generation, reader: Any, stems: list[str], bits: int, end: int, first: int = 0
 ) -> list[tuple[int, float | None]]:
-    """Return the `end` best documents of a bitset by BM25F score over the searched stems."""
+    """Return the `end` best documents of a bitset by BM25F score over the searched stems.
+
+    The documents of `first` (those matching the words as typed, when word starts or typo
+    corrections widened the query) come before the others."""
     docs = from_bits(bits)
     totals: list[float] = [0.0] * len(docs)
     for stem in stems:
         scores = gen.stem(reader, stem).scores
         if scores:
             totals = list(map(operator.add, totals, map(scores.get, docs, repeat(0.0))))
-    best = heapq.nlargest(end, range(len(docs)), key=totals.__getitem__)
+    key = totals.__getitem__
+    if first and first != bits:
+        tier = [bool(first >> d & 1) for d in docs]
+        best = heapq.nlargest(end, range(len(docs)), key=lambda i: (tier[i], totals[i]))
+    else:
+        best = heapq.nlargest(end, range(len(docs)), key=key)
     return [(docs[i], totals[i]) for i in best]

@@ -55,6 +55,9 @@ class SearchResults:
     suggestion: str | None = None
     notices: list[str] = field(default_factory=list)
     unavailable: bool = False
+    # When the query was widened (typo, word start, glossary): the query that searches
+    # exactly what was typed, offered as a link next to the notices.
+    exact_query: str | None = None
 
 
 def split_words(value: Any) -> list[str]:

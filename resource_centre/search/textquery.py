@@ -21,6 +21,7 @@ from whoosh.qparser import syntax
 
 from resource_centre.search.analysis import french_analyzer
 from resource_centre.search.schema import PHRASE_FIELD, TEXT_FIELDS
+from resource_centre.taxonomy import fold
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +159,11 @@ def make_parser(schema: Any, group: type[syntax.GroupNode]) -> qparser.QueryPars
 
 
 # A parsed query, reduced to what we evaluate:
-#   ("stem", text)  ("phrase", words)  ("and", positives, negatives)  ("or", children)
-#   ("not", child)  ("all",)  ("none",)
+#   ("stem", text, typed)  ("phrase", words)  ("and", positives, negatives)  ("or", children)
+#   ("not", child)  ("caps", word, typed)  ("all",)  ("none",)
+# `typed` is the word as the user typed it ("" when unknown); `expand.py` adds the words a
+# typed word stands for (glossary, word start, typo: `typed` starting with "~" marks these).
+# A "caps" word is a stop word typed in capitals ("AI"): kept, matched as a word.
 Node = tuple[Any, ...]
 ALL: Node = ("all",)
 NONE: Node = ("none",)
@@ -169,8 +173,18 @@ def _unique(nodes: Iterable[Node]) -> tuple[Node, ...]:
     return tuple(dict.fromkeys(nodes))
 
 
-def convert(q: query.Query, depth: int = 0) -> Node:
-    """Reduce a Whoosh query over the text fields to a `Node` (raise on anything else)."""
+def _typed(q: query.Query, source: str) -> str:
+    """The text a parsed term came from, as typed ("" if the parser did not say)."""
+    start, end = getattr(q, "startchar", None), getattr(q, "endchar", None)
+    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(source):
+        return source[start:end]
+    return ""
+
+
+def convert(q: query.Query, depth: int = 0, source: str = "") -> Node:
+    """Reduce a Whoosh query over the text fields to a `Node` (raise on anything else).
+
+    `source` is the text that was parsed: leaves keep the word as typed."""
     if depth > 60:
         raise ValueError("query too deep")
     if q is query.NullQuery or isinstance(q, type(query.NullQuery)):
@@ -182,7 +196,7 @@ def convert(q: query.Query, depth: int = 0) -> Node:
         if q.fieldname == PHRASE_FIELD:
             return ("phrase", (text,))
         if q.fieldname in TEXT_FIELDS:
-            return ("stem", text)
+            return ("stem", text, _typed(q, source))
         raise ValueError(f"unexpected field {q.fieldname!r}")
     if isinstance(q, query.Phrase):
         words = tuple(w if isinstance(w, str) else w.decode("utf-8") for w in q.words)
@@ -191,26 +205,27 @@ def convert(q: query.Query, depth: int = 0) -> Node:
         if q.fieldname == PHRASE_FIELD:
             return ("phrase", words)
         if q.fieldname in TEXT_FIELDS:
-            return ("and", _unique(("stem", w) for w in words), ())
+            typed = _typed(q, source)
+            return ("and", _unique(("stem", w, typed) for w in words), ())
         raise ValueError(f"unexpected field {q.fieldname!r}")
     if isinstance(q, query.Not):
-        return ("not", convert(q.query, depth + 1))
+        return ("not", convert(q.query, depth + 1, source))
     if isinstance(q, query.AndNot):
-        return ("and", (convert(q.a, depth + 1),), (convert(q.b, depth + 1),))
+        return ("and", (convert(q.a, depth + 1, source),), (convert(q.b, depth + 1, source),))
     if isinstance(q, query.And) and type(q) is query.And:
         positives = []
         negatives = []
         for sub in q.subqueries:
             if isinstance(sub, query.Not):
-                negatives.append(convert(sub.query, depth + 1))
+                negatives.append(convert(sub.query, depth + 1, source))
             else:
-                positives.append(convert(sub, depth + 1))
+                positives.append(convert(sub, depth + 1, source))
         positives_t, negatives_t = _unique(positives), _unique(negatives)
         if len(positives_t) == 1 and not negatives_t:
             return positives_t[0]
         return ("and", positives_t, negatives_t)
     if isinstance(q, query.Or) and type(q) in (query.Or, query.DefaultOr):
-        children = _unique(convert(sub, depth + 1) for sub in q.subqueries)
+        children = _unique(convert(sub, depth + 1, source) for sub in q.subqueries)
         if not children:
             return NONE
         return children[0] if len(children) == 1 else ("or", children)
@@ -223,7 +238,7 @@ def plain_words(text: str) -> Node:
     for word in WORD_RE.findall(text)[:40]:
         found = stem(word[:100])
         if found:
-            stems.append(("stem", found))
+            stems.append(("stem", found, word[:100]))
     stems_t = _unique(stems)
     if not stems_t:
         return NONE
@@ -234,7 +249,7 @@ def positive_stems(node: Node) -> list[str]:
     """Return the stems a matching document is searched for (not the excluded ones)."""
     kind = node[0]
     if kind == "stem":
-        return [node[1]]
+        return [node[1]] if node[1] else []
     if kind == "phrase":
         return [s for s in (stem(w) for w in node[1]) if s]
     if kind == "and":
@@ -246,11 +261,66 @@ def positive_stems(node: Node) -> list[str]:
 
 @dataclass
 class Parsed:
-    """A user's text, normalised and parsed (`node` is None when there is no text)."""
+    """A user's text, normalised and parsed (`node` is None when there is no text).
+
+    `source` is the text given to Whoosh's parser (signs rewritten, capitals stop words
+    taken out: they are in `node` as "caps" leaves)."""
 
     node: Node | None
     text: str
     notices: list[str]
+    source: str = ""
+
+
+def _capital_stop_words(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """Take the stop words typed in capitals ("AI") out of a text, outside quotes.
+
+    Whoosh's parser would drop them as stop words; the caller keeps them as words."""
+    found: list[tuple[str, str]] = []
+    out: list[str] = []
+    position = 0
+    in_phrase = False
+    for match in _WORD_OR_QUOTE.finditer(text):
+        piece = match.group()
+        if piece == '"':
+            in_phrase = not in_phrase
+            continue
+        excluded = match.start() > 0 and text[match.start() - 1] == "-"
+        if (
+            in_phrase
+            or excluded
+            or len(piece) < 2
+            or not piece.isupper()
+            or piece in OPERATOR_WORDS
+            or stem(piece) != ""
+        ):
+            continue
+        folded = fold(piece)
+        if not folded.isalpha() or len(found) >= 4:
+            continue
+        found.append((folded, piece))
+        out.append(text[position : match.start()])
+        out.append(" ")
+        position = match.end()
+    if not found:
+        return text, []
+    out.append(text[position:])
+    return " ".join("".join(out).split()), found
+
+
+_WORD_OR_QUOTE = re.compile(r'\w+|"')
+
+
+def _with_capitals(node: Node | None, capitals: list[tuple[str, str]]) -> Node | None:
+    """AND the capitals stop words, as "caps" leaves, into a parsed node."""
+    if not capitals:
+        return node
+    leaves = tuple(("caps", folded, typed) for folded, typed in capitals)
+    if node is None or node == NONE:
+        return leaves[0] if len(leaves) == 1 else ("and", _unique(leaves), ())
+    if node[0] == "and":
+        return ("and", _unique((*node[1], *leaves)), node[2])
+    return ("and", _unique((node, *leaves)), ())
 
 
 def parse(parsers: Mapping[str, qparser.QueryParser], raw: str, group: str = "and") -> Parsed:
@@ -261,13 +331,19 @@ def parse(parsers: Mapping[str, qparser.QueryParser], raw: str, group: str = "an
         notices.append(f"Votre recherche a été raccourcie à {MAX_QUERY_CHARS} caractères.")
     if not text:
         return Parsed(None, "", notices)
-    try:
-        node = convert(parsers[group].parse(rewrite_signs(text)))
-    except Exception:  # Whoosh's parser fails in many ways on odd input: use plain words
-        logger.info("query parse fallback for %r", text, exc_info=True)
-        notices.append(
-            "Une partie de la syntaxe de votre recherche n’a pas été comprise : "
-            "elle a été traitée comme une liste de mots."
-        )
-        node = plain_words(text)
-    return Parsed(node, text, notices)
+    source, capitals = _capital_stop_words(rewrite_signs(text))
+    node: Node | None
+    if not source.strip():
+        node = None
+    else:
+        try:
+            node = convert(parsers[group].parse(source), source=source)
+        except Exception:  # Whoosh's parser fails in many ways on odd input: use plain words
+            logger.info("query parse fallback for %r", text, exc_info=True)
+            notices.append(
+                "Une partie de la syntaxe de votre recherche n’a pas été comprise : "
+                "elle a été traitée comme une liste de mots."
+            )
+            node = plain_words(text)
+    node = _with_capitals(node, capitals)
+    return Parsed(node if node is not None else NONE, text, notices, source)

@@ -161,6 +161,8 @@ def test_minus_excludes(corpus: Any, search: Any) -> None:
 def test_minus_inside_groups_and_before_phrases(search: Any) -> None:
     assert search(q="(jardin -potager)").total == search(q="jardin -potager").total
     assert slugs(search(q='jardins -"pied d’immeuble"')) == {"potager-insertion-lure"}
+    assert "laverie-solidaire-saint-denis" in slugs(search(q="laverie"))
+    assert "laverie-solidaire-saint-denis" not in slugs(search(q='laverie -"pieds d’immeubles"'))
 
 
 def test_hyphenated_words_are_not_exclusions(search: Any) -> None:
@@ -169,19 +171,24 @@ def test_hyphenated_words_are_not_exclusions(search: Any) -> None:
     assert {h.regie_slug for h in results.hits} == {"regie-saint-denis"}
 
 
-def test_exact_phrase(search: Any) -> None:
-    assert slugs(search(q='"pied d’immeuble"')) == {"jardins-partages-duchere"}
-    assert slugs(search(q='"pied d\'immeuble"')) == {"jardins-partages-duchere"}
-    assert slugs(search(q='"PIED D’IMMEUBLE"')) == {"jardins-partages-duchere"}
-    assert search(q='"immeuble pied"').total == 0
+def test_phrase_on_stems(search: Any) -> None:
+    # "au pied des immeubles" (laverie) and "en pied d’immeuble" (jardins): a phrase's
+    # words match the words of the same stem, stop words only keep their place.
+    both = {"jardins-partages-duchere", "laverie-solidaire-saint-denis"}
+    assert slugs(search(q='"pied d’immeuble"')) == both
+    assert slugs(search(q='"pied d\'immeuble"')) == both
+    assert slugs(search(q='"PIEDS DES IMMEUBLES"')) == both
+    assert search(q='"immeuble pied"').total == 0  # the words stay in order
+    assert search(q='"pied immeuble"').total == 0  # and adjacent (a stop word between)
     assert slugs(search(q='"marches exploratoires"')) == {"proprete-mobiliser-habitants"}
-    # Words only: the phrase is exact, not stemmed.
-    assert search(q='"marche exploratoire"').total == 0
+    # Singular finds plural and the other way round.
+    assert slugs(search(q='"marche exploratoire"')) == {"proprete-mobiliser-habitants"}
 
 
 def test_phrase_combined_with_words(search: Any) -> None:
     assert slugs(search(q='"pied d’immeuble" parcelles')) == {"jardins-partages-duchere"}
-    assert search(q='"pied d’immeuble" laverie').total == 0
+    assert slugs(search(q='"pied d’immeuble" laverie')) == {"laverie-solidaire-saint-denis"}
+    assert search(q='"pied d’immeuble" vélo').total == 0
 
 
 def test_groups(search: Any) -> None:
@@ -512,16 +519,24 @@ def test_highlight_fragments_of_a_long_text() -> None:
 # --- "Did you mean" ------------------------------------------------------------------------------
 
 
-def test_suggestion_for_a_typo(search: Any) -> None:
+def test_a_typo_is_corrected_with_a_notice_and_the_typed_query_one_click_away(
+    search: Any,
+) -> None:
     results = search(q="jardn")
-    assert results.total == 0
-    assert results.suggestion == "jardin"
-    assert search(q=results.suggestion).total > 0
+    assert results.total > 0
+    assert "jardins-partages-duchere" in slugs(results)
+    assert "Résultats pour « jardin »." in results.notices
+    assert results.exact_query == '"jardn"'
+    assert results.suggestion is None  # corrected already: no "did you mean"
+    exact = search(q=results.exact_query)  # quoted words are never corrected
+    assert exact.total == 0
+    assert exact.exact_query is None
 
 
-def test_suggestion_keeps_the_other_words(search: Any) -> None:
+def test_a_correction_keeps_the_other_words(search: Any) -> None:
     results = search(q="laverie solidarie")
-    assert results.suggestion == "laverie solidaire"
+    assert "Résultats pour « laverie solidaire »." in results.notices
+    assert results.exact_query == 'laverie "solidarie"'
 
 
 def test_no_suggestion_when_results_are_fine(search: Any) -> None:
@@ -864,8 +879,10 @@ def test_phrase_verification_matches_whoosh(
 
 
 def test_stop_words_in_a_phrase_keep_their_place(search: Any) -> None:
-    assert slugs(search(q='"pied des immeubles"')) == {"laverie-solidaire-saint-denis"}
-    assert slugs(search(q='"pied aux immeubles"')) == {"laverie-solidaire-saint-denis"}
+    # "au pied des immeubles" (laverie), "en pied d’immeuble" (jardins)
+    both = {"laverie-solidaire-saint-denis", "jardins-partages-duchere"}
+    assert slugs(search(q='"pied des immeubles"')) == both
+    assert slugs(search(q='"pied aux immeubles"')) == both
     assert search(q='"pied immeubles"').total == 0
 
 
