@@ -12,8 +12,8 @@
   the indexed words within one edit (two from 9 letters), first letter kept, a
   transposition counting as one edit ("epiceire" → epicerie).
 
-Words added for a word start or a typo are marked (`typed` starting with "~") so that
-`strict()` can take them out again: the documents matching without them rank first. Each
+Words added for a word start or a typo are marked (`typed` starting with "~"); `strict()`
+takes the typo corrections out again: the documents matching as typed rank first. Each
 widening adds a French notice, and `exact` is the query that searches what was typed
 (the widened words in quotes, which are never widened).
 """
@@ -42,6 +42,7 @@ TYPO_MIN = 5  # letters of a word corrected with one edit
 TYPO_TWO_EDITS = 9  # letters from which two edits are allowed
 TYPO_FEW = 2  # a word found in this many fiches or fewer "matches almost nothing"
 TYPO_WORDS = 3  # corrections kept (the closest, then the most frequent)
+TYPO_MORE = 10  # a word found in a fiche or two: corrected towards words in 10× more
 MAX_FORM_WORDS = 8
 PREFIX_MARK = "~prefix"
 TYPO_MARK = "~typo"
@@ -126,6 +127,7 @@ class Widened:
     notices: list[str] = field(default_factory=list)
     exact: str | None = None
     corrected: bool = False
+    prefixed: bool = False
 
 
 @dataclass
@@ -134,19 +136,30 @@ class _Context:
     reader: Any
     glossary: GlossaryIndex | None
     last_word: str
+    force_prefix: bool = False  # the last word is a word start even if it is a word
     expanded: list[str] = field(default_factory=list)  # "IAE = insertion par …"
     prefixes: list[str] = field(default_factory=list)  # "« compo » : compost, …"
     corrections: dict[str, str] = field(default_factory=dict)  # typed → corrected
     quoted: list[str] = field(default_factory=list)  # typed words to quote in `exact`
 
 
-def widen(parsed: Parsed, gen: Generation, reader: Any, glossary: Glossary | None) -> Widened:
-    """Widen a parsed query with the glossary, word starts and typo corrections."""
+def widen(
+    parsed: Parsed,
+    gen: Generation,
+    reader: Any,
+    glossary: Glossary | None,
+    *,
+    force_prefix: bool = False,
+) -> Widened:
+    """Widen a parsed query with the glossary, word starts and typo corrections.
+
+    With `force_prefix`, the last word is a word start even when it is an indexed word
+    (for a query that finds nothing otherwise: "micro-fer", where "fer" is a word)."""
     node = parsed.node
     if node is None or node == NONE:
         return Widened(node, node)
     index = glossary_index(glossary) if glossary is not None and glossary.items else None
-    ctx = _Context(gen, reader, index, _last_word(parsed.source))
+    ctx = _Context(gen, reader, index, _last_word(parsed.source), force_prefix)
     widened = _walk(node, ctx)
     if widened == node:
         return Widened(node, node)
@@ -163,11 +176,12 @@ def widen(parsed: Parsed, gen: Generation, reader: Any, glossary: Glossary | Non
         notices,
         _exact_text(parsed.text, ctx.quoted),
         bool(ctx.corrections),
+        bool(ctx.prefixes),
     )
 
 
 def strict(node: Node) -> Node:
-    """The node without the words added for word starts and typos."""
+    """The node without the words added for typos."""
     kind = node[0]
     if kind == "or":
         kept = tuple(strict(c) for c in node[1] if not _marked(c))
@@ -180,7 +194,9 @@ def strict(node: Node) -> Node:
 
 
 def _marked(node: Node) -> bool:
-    return node[0] == "stem" and len(node) > 2 and str(node[2]).startswith("~")
+    """A word added for a typo. (Words added for a word start are kept: the word start
+    itself is no word, the fiches it finds by its stem are no better than the others.)"""
+    return node[0] == "stem" and len(node) > 2 and node[2] == TYPO_MARK
 
 
 def _last_word(source: str) -> str:
@@ -282,18 +298,24 @@ def _one_word(node: Node, ctx: _Context) -> Node:
     if node[0] != "stem":
         return node
     term, typed = str(node[1]), str(node[2])
-    folded = fold(typed)
-    if not term or not folded.isalpha() or (typed.isupper() and len(typed) > 1):
-        return node  # unknown, hyphenated, or an acronym in capitals: never corrected
+    word = typed
+    parts = WORD_RE.findall(typed)
+    if len(parts) > 1 and stem(parts[-1]) == term:
+        word = parts[-1]  # the last word of a hyphenated one ("micro-fer"): a word start
+    folded = fold(word)
+    if not term or not folded.isalpha() or (word.isupper() and len(word) > 1):
+        return node  # unknown, or an acronym in capitals: never corrected
     lexicons = ctx.gen.lexicons(ctx.reader)
     if (
-        typed == ctx.last_word
+        word == ctx.last_word
         and len(folded) >= PREFIX_MIN
-        and not lexicon.frequency(lexicons, folded)
+        and (ctx.force_prefix or not lexicon.frequency(lexicons, folded))
     ):
-        widened = _word_start(node, folded, lexicons, ctx)
+        widened = _word_start(node, folded, lexicons, ctx, word)
         if widened is not None:
             return widened
+    if word != typed:
+        return node  # a word inside a hyphenated one is not corrected
     if len(folded) >= TYPO_MIN:
         found = ctx.gen.stem(ctx.reader, term).bits.bit_count()
         if found <= TYPO_FEW:
@@ -304,7 +326,7 @@ def _one_word(node: Node, ctx: _Context) -> Node:
 
 
 def _word_start(
-    node: Node, folded: str, lexicons: list[lexicon.SegmentWords], ctx: _Context
+    node: Node, folded: str, lexicons: list[lexicon.SegmentWords], ctx: _Context, word: str
 ) -> Node | None:
     completions = lexicon.starting_with(lexicons, folded)
     ranked = sorted(
@@ -312,14 +334,14 @@ def _word_start(
         key=lambda w: (-completions[w], w),
     )
     terms: dict[str, str] = {}  # stem → the most frequent word giving it
-    for word in ranked[:PREFIX_WORDS]:
-        term = stem(word)
+    for completion in ranked[:PREFIX_WORDS]:
+        term = stem(completion)
         if term and term != node[1] and term not in terms and ctx.gen.stem(ctx.reader, term).bits:
-            terms[term] = word
+            terms[term] = completion
     if not terms:
         return None
     shown = ", ".join(list(terms.values())[:4])
-    ctx.prefixes.append(f"« {node[2]} » : {shown}")
+    ctx.prefixes.append(f"« {word} » : {shown}")
     ctx.quoted.append(str(node[2]))
     return ("or", (node, *(("stem", t, PREFIX_MARK) for t in terms)))
 
@@ -338,8 +360,8 @@ def _typo(
         if not term or term == node[1]:
             continue
         bits = ctx.gen.stem(ctx.reader, term).bits
-        if bits.bit_count() <= found:
-            continue
+        if bits.bit_count() <= found * TYPO_MORE:
+            continue  # a rare word that exists: corrected only towards a far more common one
         scored.append((_edits(folded, word), -frequency, word, term))
     if not scored:
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -79,11 +79,27 @@ def forget() -> None:
     """Forget every segment's words."""
     with _LOCK:
         _WORDS.clear()
+        _RECENT.clear()
+
+
+_RECENT: deque[frozenset[tuple[Any, ...]]] = deque(maxlen=3)  # segments of the last readers
 
 
 def all_words(reader: Any) -> list[SegmentWords]:
-    """The words of every segment of a reader."""
-    return [words_of(leaf) for leaf, _ in reader.leaf_readers()]
+    """The words of every segment of a reader.
+
+    The words of segments that none of the last three readers holds (merged away) are
+    forgotten: a large segment's words take tens of megabytes."""
+    leaves = [leaf for leaf, _ in reader.leaf_readers()]
+    found = [words_of(leaf) for leaf in leaves]
+    keys = frozenset(k for k in map(segments.segment_key, leaves) if k is not None)
+    with _LOCK:
+        if not _RECENT or _RECENT[-1] != keys:
+            _RECENT.append(keys)
+        kept = frozenset().union(*_RECENT)
+        for key in [k for k in _WORDS if k not in kept]:
+            del _WORDS[key]
+    return found
 
 
 def frequency(lexicons: Iterable[SegmentWords], word: str) -> int:

@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["clear_caches", "index_journal_id", "more_like_this", "run", "warm_up"]
 
 SUGGEST_BELOW = 3  # "did you mean" is tried when the query finds fewer fiches than this
+SOFT_AND_WORDS = 3  # from this many words, fewer than SUGGEST_BELOW fiches with all of them
+# also bring those with some of them
 FAILURE = "La recherche n’a pas pu aboutir : réessayez avec d’autres mots."
 
 
@@ -160,26 +162,52 @@ def _search(
     matched = restrict(text_bits, None)
     total = matched.bit_count()
 
+    if not total and node not in (None, NONE) and not widened.prefixed:
+        # Nothing found: the last word may be the start of a longer one although it is a
+        # word itself ("micro-fer": "fer" is a word, "ferme" was meant).
+        started = widen(parsed, gen, evaluator.reader, glossary, force_prefix=True)
+        if started.prefixed and started.node is not None:
+            started_bits = evaluator.bits(started.node)
+            if restrict(started_bits, None):
+                widened, text_bits = started, started_bits
+                node, strict_node = started.node, started.strict
+                matched = restrict(text_bits, None)
+                total = matched.bit_count()
+
     suggestion = None
     if node is not None and total < SUGGEST_BELOW and not widened.corrected:
         suggestion = suggest(
             searcher.reader(), parsed.text, total, _counter(gen, evaluator, restrict)
         )
 
-    if not total and node not in (None, NONE) and is_plain_words(parsed.text):
+    all_words = 0  # when fiches holding only some of the words are added: those with all
+    if (
+        total < SUGGEST_BELOW
+        and node not in (None, NONE)
+        and is_plain_words(parsed.text)
+        and (not total or len(set(positive_stems(parsed.node or NONE))) >= SOFT_AND_WORDS)
+    ):
+        # No fiche holds every word, or few do and the query is long (a question): also
+        # those that hold some, after those that hold all, by relevance (BM25 sums over
+        # the words a fiche holds, the rare ones counting most).
+        all_words = matched
         or_parsed = parse(gen.parsers, parsed.text, group="or")
         if or_parsed.node is not None:
             or_widened = widen(or_parsed, gen, evaluator.reader, glossary)
-            or_text_bits = evaluator.bits(or_widened.node) if or_widened.node else 0
+            or_node = or_widened.node
+            or_text_bits = evaluator.bits(or_node) if or_node else 0
             or_matched = restrict(or_text_bits, None)
-            if or_matched:
-                widened, text_bits, matched = or_widened, or_text_bits, or_matched
-                node, strict_node = or_widened.node, or_widened.strict
-                total = matched.bit_count()
+            if or_matched.bit_count() > total and or_node is not None:
                 notices.append(
                     "Aucune fiche ne contient tous vos mots : voici celles qui en "
                     "contiennent au moins un."
+                    if not total
+                    else "Peu de fiches contiennent tous vos mots : les suivantes en "
+                    "contiennent une partie."
                 )
+                widened, text_bits, matched = or_widened, or_text_bits, or_matched
+                node, strict_node = or_node, or_widened.strict
+                total = matched.bit_count()
     notices.extend(widened.notices)
 
     counts = facet_counts(gen, text_bits, restrict, matched, facet_filters, year_bits)
@@ -194,12 +222,14 @@ def _search(
             first = 0
             if strict_node is not None and strict_node != node:
                 first = evaluator.bits(strict_node) & matched
+            if all_words:
+                first = all_words
             ranked = by_relevance(gen, evaluator.reader, stems, matched, end, first)[start:end]
         else:
             order = "title" if sort == "title" else "recent"
             ranked = [(d, None) for d in by_order(gen, order, matched, end)[start:end]]
 
-    cards = hits(searcher, gen, ranked, stems, body_text)  # TODO(lead): sections=sections
+    cards = hits(searcher, gen, ranked, stems, body_text, sections=sections)
     return Core(
         hits=cards,
         total=total,

@@ -36,18 +36,17 @@ def by_relevance(
 ) -> list[tuple[int, float | None]]:
     """Return the `end` best documents of a bitset by BM25F score over the searched stems.
 
-    The documents of `first` (those matching the words as typed, when word starts or typo
-    corrections widened the query) come before the others."""
+    The documents of `first` (those matching the words as typed, when typo corrections
+    widened the query) come before the others."""
     docs = from_bits(bits)
     totals: list[float] = [0.0] * len(docs)
     for stem in stems:
         scores = gen.stem(reader, stem).scores
         if scores:
             totals = list(map(operator.add, totals, map(scores.get, docs, repeat(0.0))))
-    key = totals.__getitem__
     if first and first != bits:
-        tier = [bool(first >> d & 1) for d in docs]
+        tier = [first >> d & 1 for d in docs]
         best = heapq.nlargest(end, range(len(docs)), key=lambda i: (tier[i], totals[i]))
     else:
-        best = heapq.nlargest(end, range(len(docs)), key=key)
+        best = heapq.nlargest(end, range(len(docs)), key=totals.__getitem__)
     return [(docs[i], totals[i]) for i in best]

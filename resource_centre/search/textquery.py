@@ -181,6 +181,19 @@ def _typed(q: query.Query, source: str) -> str:
     return ""
 
 
+def _typed_token(stems: tuple[str, ...], source: str) -> str:
+    """The typed token whose words have these stems ("deux-roues" for deux, rou): Whoosh
+    does not say where a word of several parts came from."""
+    for token in source.split():
+        parts = WORD_RE.findall(token)
+        if len(parts) > 1 and tuple(t for t in map(stem, parts) if t) == stems:
+            match = WORD_RE.search(token)
+            start = match.start() if match else 0
+            end = max(m.end() for m in WORD_RE.finditer(token))
+            return token[start:end]
+    return ""
+
+
 def convert(q: query.Query, depth: int = 0, source: str = "") -> Node:
     """Reduce a Whoosh query over the text fields to a `Node` (raise on anything else).
 
@@ -205,7 +218,7 @@ def convert(q: query.Query, depth: int = 0, source: str = "") -> Node:
         if q.fieldname == PHRASE_FIELD:
             return ("phrase", words)
         if q.fieldname in TEXT_FIELDS:
-            typed = _typed(q, source)
+            typed = _typed(q, source) or _typed_token(words, source)
             return ("and", _unique(("stem", w, typed) for w in words), ())
         raise ValueError(f"unexpected field {q.fieldname!r}")
     if isinstance(q, query.Not):
@@ -221,6 +234,10 @@ def convert(q: query.Query, depth: int = 0, source: str = "") -> Node:
             else:
                 positives.append(convert(sub, depth + 1, source))
         positives_t, negatives_t = _unique(positives), _unique(negatives)
+        if len(positives_t) > 1 and all(p[0] == "stem" and not p[2] for p in positives_t):
+            # The parts of one typed word ("deux-roues"): the parser did not say where from.
+            typed = _typed_token(tuple(p[1] for p in positives_t), source)
+            positives_t = tuple(("stem", p[1], typed) for p in positives_t)
         if len(positives_t) == 1 and not negatives_t:
             return positives_t[0]
         return ("and", positives_t, negatives_t)
