@@ -30,6 +30,9 @@ from resource_centre.corpus_format import (
     render_fiche,
 )
 from resource_centre.db import read_session, write_session
+from resource_centre.glossary import load_glossary
+from resource_centre.glossary_edit import replace_glossary
+from resource_centre.glossary_file import parse_glossary, render_glossary
 from resource_centre.models import Regie, Term, WriteUp
 from resource_centre.taxonomy import VOCABULARY_NAMES
 from resource_centre.writeups import (
@@ -53,6 +56,7 @@ __all__ = [
     "export_corpus",
     "import_corpus",
     "parse_fiche",
+    "parse_glossary",
     "parse_regies",
     "parse_taxonomy",
     "read_manifest",
@@ -71,6 +75,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    glossary_entries: int | None = None  # entries of glossary.yaml, when it was imported
     rejected_files: list[Path] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -84,7 +89,8 @@ class ImportReport:
 
 
 def import_corpus(engine: Engine, folder: Path, *, procs: int = 1) -> ImportReport:
-    """Import a `knowledge/` folder: taxonomy and Régies first, then each fiche (upsert).
+    """Import a `knowledge/` folder: taxonomy, Régies and glossary first, then each fiche
+    (upsert). The glossary in `glossary.yaml` replaces the stored one, whole or not at all.
 
     With `procs` > 1 (the CLI), fiche files are read, parsed and rendered in that many
     processes; only call it so from a process without threads (it forks).
@@ -115,6 +121,16 @@ def import_corpus(engine: Engine, folder: Path, *, procs: int = 1) -> ImportRepo
             report.rejected_files.append(regies_path)
         else:
             _upsert_regies(engine, entries)
+    glossary_path = folder / "glossary.yaml"
+    if glossary_path.exists():
+        items, problems = parse_glossary(glossary_path, _read(glossary_path, report) or "")
+        if problems:
+            report.problems.extend(problems)
+            report.rejected_files.append(glossary_path)
+        elif glossary_path not in report.rejected_files:  # not unreadable
+            with write_session(engine) as session:
+                replace_glossary(session, items)
+            report.glossary_entries = len(items)
 
     with read_session(engine) as session:
         known = Known.load(session)
@@ -329,12 +345,18 @@ def export_corpus(engine: Engine, folder: Path) -> int:
                 item["retired"] = True
             regie_entries.append(item)
         _write(folder / "regies.yaml", dump_yaml(regie_entries) if regie_entries else "[]\n")
+        _write(folder / "glossary.yaml", render_glossary(load_glossary(session).items))
         written: set[str] = set()
         for writeup in session.execute(select(WriteUp).order_by(WriteUp.slug)).scalars():
             data = data_from_writeup(writeup, slug_of.get(writeup.regie_id))
             _write(fiches_dir / f"{writeup.slug}.md", render_fiche(data))
             written.add(f"{writeup.slug}.md")
-    files = {"taxonomy.yaml", "regies.yaml", *(f"fiches/{name}" for name in written)}
+    files = {
+        "taxonomy.yaml",
+        "regies.yaml",
+        "glossary.yaml",
+        *(f"fiches/{name}" for name in written),
+    }
     for stale in sorted(previous - files):
         path = folder / stale
         if path.is_file() or path.is_symlink():
@@ -348,7 +370,9 @@ MANIFEST_HEADER = (
     "# Fichiers écrits par « resource-centre export » : l'export suivant ne supprime que ceux-ci.\n"
 )
 # What an export writes; a manifest line that is anything else is ignored (never deleted).
-_EXPORTED = re.compile(r"(taxonomy\.yaml|regies\.yaml|fiches/[a-z0-9][a-z0-9-]*\.md)")
+_EXPORTED = re.compile(
+    r"(taxonomy\.yaml|regies\.yaml|glossary\.yaml|fiches/[a-z0-9][a-z0-9-]*\.md)"
+)
 
 
 def read_manifest(folder: Path) -> set[str]:

@@ -261,6 +261,23 @@ class RateLimitEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class GlossaryEntry(SQLModel, table=True):
+    """One entry of the field's glossary (`glossary.py`): an acronym and its long forms, or
+    a group of words of equal meaning. `term_key` is the folded term (no case, no accents):
+    two entries never share it."""
+
+    __tablename__ = "glossary_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    term: str = Field(max_length=60)
+    term_key: str = Field(max_length=240, unique=True)  # folding may lengthen ("ß" → "ss")
+    kind: str = Field(max_length=16)  # acronym | synonyms
+    expansions: list[str] = _json_list()
+    definition: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # Set by every change (the search checks count, max id and max date to see one).
+    updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
+
+
 # Attributes of a Régie and of a term that a fiche's index document shows.
 _REGIE_INDEXED = ("name", "region", "city", "department", "slug")
 _TERM_INDEXED = ("label", "slug")

@@ -316,7 +316,12 @@ def test_export_never_deletes_a_file_it_did_not_write(engine, tmp_path):
     listed = (out / MANIFEST).read_text("utf-8").splitlines()
     assert listed[0].startswith("#")
     assert listed[1:] == sorted(
-        ["taxonomy.yaml", "regies.yaml", *(f"fiches/{p.name}" for p in TEST_FICHES)]
+        [
+            "taxonomy.yaml",
+            "regies.yaml",
+            "glossary.yaml",
+            *(f"fiches/{p.name}" for p in TEST_FICHES),
+        ]
     )
 
 

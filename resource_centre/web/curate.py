@@ -59,6 +59,9 @@ ACTION_LABELS = {
     "user_deactivate": "compte désactivé",
     "user_activate": "compte réactivé",
     "request_answered": "demande traitée",
+    "glossary_add": "entrée du glossaire ajoutée",
+    "glossary_edit": "entrée du glossaire modifiée",
+    "glossary_delete": "entrée du glossaire supprimée",
 }
 
 

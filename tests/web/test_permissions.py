@@ -46,15 +46,20 @@ GET_MATRIX = {
     "/curation/taxonomie": (SIGN_IN, 403, 403, 200, 200),
     "/curation/radar": (SIGN_IN, 403, 403, 200, 200),
     "/curation/utilisateurs": (SIGN_IN, 403, 403, 403, 200),
+    "/curation/glossaire": (SIGN_IN, 403, 403, 200, 200),
+    "/curation/glossaire/1": (SIGN_IN, 403, 403, 404, 404),  # the test library has no glossary
     # Public pages and API (PUBLIC_READ=true, the default).
     "/": (200, 200, 200, 200, 200),
     "/fiches": (200, 200, 200, 200, 200),
     "/regies": (200, 200, 200, 200, 200),
     "/regies/regie-du-canal": (200, 200, 200, 200, 200),
+    "/glossaire": (200, 200, 200, 200, 200),
     "/flux.atom": (200, 200, 200, 200, 200),
     "/api/writeups": (200, 200, 200, 200, 200),
     f"/api/writeups/{PUBLISHED}": (200, 200, 200, 200, 200),
     "/api/taxonomy": (200, 200, 200, 200, 200),
+    "/api/suggest": (200, 200, 200, 200, 200),
+    "/fiches/filtres/regie": (200, 200, 200, 200, 200),
     "/api/regies": (200, 200, 200, 200, 200),
     "/api/health": (200, 200, 200, 200, 200),
     "/connexion": (200, SIGNED_IN, SIGNED_IN, SIGNED_IN, SIGNED_IN),
@@ -72,6 +77,10 @@ POST_MATRIX = {
     ("/curation/regies", "regie-retire"): (SIGN_IN, 403, 403, 303, 303),
     ("/curation/utilisateurs", "user-create-admin"): (SIGN_IN, 403, 403, 403, 200),
     ("/curation/radar", "answer"): (SIGN_IN, 403, 403, 404, 404),
+    # The entry added first is entry 1, then changed and deleted (curators only).
+    ("/curation/glossaire", "glossary-add"): (SIGN_IN, 403, 403, 303, 303),
+    ("/curation/glossaire/1", "glossary-save"): (SIGN_IN, 403, 403, 303, 303),
+    ("/curation/glossaire/1/supprimer", "glossary-delete"): (SIGN_IN, 403, 403, 303, 303),
     ("/connexion", "wrong-password"): (422, 422, 422, 422, 422),
     ("/mon-compte", "wrong-current-password"): (SIGN_IN, 422, 422, 422, 422),
     ("/contribuer", "new-draft"): (SIGN_IN, 303, 303, 303, 303),
@@ -94,6 +103,9 @@ FORMS = {
     },
     "new-draft": {"action": "save", "title": "Brouillon de la matrice"},
     "need": {"q": "jardin partagé", "message": "Besoin signalé par la matrice"},
+    "glossary-add": {"term": "MTX", "kind": "acronym", "expansions": "sigle de la matrice"},
+    "glossary-save": {"term": "MTX", "kind": "acronym", "expansions": "sigle changé"},
+    "glossary-delete": {},
     "sign-out": {},
 }
 
