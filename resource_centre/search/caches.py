@@ -30,6 +30,7 @@ from whoosh.reading import TermNotFound
 from resource_centre.search import fastread, lexicon, segments
 from resource_centre.search.analysis import french_stop_words
 from resource_centre.search.bitsets import from_bits, to_bits
+from resource_centre.search.phrases import common_prefix, verify_phrase
 from resource_centre.search.request import FACETS
 from resource_centre.search.results import Hit
 from resource_centre.search.schema import META_SLUG, PHRASE_FIELD, TEXT_FIELDS, meta_schema_version
@@ -68,6 +69,7 @@ class Core:
     suggestion: str | None
     notices: list[str]
     exact_query: str | None = None
+    typed_total: int | None = None
 
 
 class _Norms(dict[str, list[float]]):
@@ -401,7 +403,7 @@ class Generation:
         term = stem(word)
         words = [word]
         if term:
-            prefix = _common_prefix(word, term)
+            prefix = common_prefix(word, term)
             if len(prefix) >= 3:
                 for candidate in lexicon.starting_with(self.lexicons(reader), prefix):
                     if candidate != word and stem(candidate) == term:
@@ -489,16 +491,6 @@ class Generation:
                 self.results.popitem(last=False)
 
 
-def _common_prefix(a: str, b: str) -> str:
-    """The longest string both start with."""
-    size = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        size += 1
-    return a[:size]
-
-
 def _shifted(values: dict[int, V], offset: int, gone: AbstractSet[int]) -> Iterator[tuple[int, V]]:
     """A segment's per-document values, deleted documents left out, numbered globally."""
     if not gone:
@@ -577,30 +569,3 @@ def clear_caches() -> None:
     segments.forget()
     lexicon.forget()
     fastread.forget_checks()
-
-
-def verify_phrase(
-    reader: Any, slots: list[tuple[int, tuple[str, ...]]], candidates: list[int], size: int
-) -> int:
-    """Keep the candidates where a word of each slot sits at its offset (rarest slot first)."""
-    frequencies = [sum(reader.doc_frequency(PHRASE_FIELD, w) for w in forms) for _, forms in slots]
-    order = sorted(range(len(slots)), key=frequencies.__getitem__)
-    starts: dict[int, set[int]] | None = None
-    for index in order:
-        offset, forms = slots[index]
-        docs = candidates if starts is None else sorted(starts)
-        here: dict[int, set[int]] = {}
-        shift = (-offset).__add__
-        for word in forms:
-            for docnum, positions in fastread.positions(reader, PHRASE_FIELD, word, docs):
-                shifted = map(shift, positions) if offset else positions
-                if starts is None:
-                    here.setdefault(docnum, set()).update(shifted)
-                    continue
-                kept = starts[docnum].intersection(shifted)
-                if kept:
-                    here.setdefault(docnum, set()).update(kept)
-        starts = here
-        if not starts:
-            return 0
-    return to_bits(starts or (), size)

@@ -71,8 +71,10 @@ BULK_REBUILD_MIN = 1_000
 # A full build indexes this many fiches per process and round, sorting their postings in
 # memory (up to BUILD_LIMIT_MB per process; measured at 10,000 generated fiches of about
 # 1,000 words: 1.1 GB per process for 5,000 fiches, build 50 s instead of 101 s with
-# spilling), and leaves one segment per process and round.
-ROUND_DOCS = 5_000
+# spilling), and leaves one segment per process and round. The `sections` field (schema 3)
+# adds a third to the postings: 5,000 fiches then spilled (build 3 times as long), 3,000
+# stay within the limit (1.2 GB per process at 3,300).
+ROUND_DOCS = 3_000
 BUILD_LIMIT_MB = 1024
 
 

@@ -95,6 +95,7 @@ def run(
             suggestion=core.suggestion,
             notices=request.notices + core.notices,
             exact_query=core.exact_query,
+            typed_total=core.typed_total,
         )
     except Exception:  # a search must never break a page: log it, answer "no result"
         logger.exception("search failed")
@@ -211,6 +212,9 @@ def _search(
     notices.extend(widened.notices)
 
     counts = facet_counts(gen, text_bits, restrict, matched, facet_filters, year_bits)
+    typed_total = None
+    if widened.corrected and widened.strict is not None:
+        typed_total = restrict(evaluator.bits(widened.strict), None).bit_count()
 
     stems = list(dict.fromkeys(positive_stems(node))) if node else []
     sort = request.sort or ("relevance" if node is not None else "recent")
@@ -237,6 +241,7 @@ def _search(
         suggestion=suggestion,
         notices=notices,
         exact_query=widened.exact,
+        typed_total=typed_total,
     )
 
 

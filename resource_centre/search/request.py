@@ -13,9 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from resource_centre.taxonomy import FACET_LABELS, SLUG_FACETS
+from resource_centre.taxonomy import FACET_LABELS, SECTION_KEYS, SLUG_FACETS
 
 FACETS: tuple[str, ...] = SLUG_FACETS  # the facets a request filters on (not the years)
+# The sections a search may be limited to (parameter `section`), in the fiche's order. "Place
+# des habitants" (`residents`) is accepted before the taxonomy declares it: it matches
+# nothing until fiches have it.
+SEARCHABLE_SECTIONS: tuple[str, ...] = tuple(dict.fromkeys((*SECTION_KEYS, "residents")))
 SORTS: tuple[str, ...] = ("relevance", "recent", "title")
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -51,9 +55,22 @@ def _clean_filters(raw_filters: Any) -> dict[str, list[str]]:
     return filters
 
 
+def _clean_sections(raw: Any) -> tuple[str, ...]:
+    """Known section keys only, in the fiche's order, no repeats."""
+    if isinstance(raw, str):
+        raw = (raw,)
+    try:
+        given = {v for v in raw if isinstance(v, str)} if isinstance(raw, Iterable) else set()
+    except TypeError:
+        given = set()
+    return tuple(key for key in SEARCHABLE_SECTIONS if key in given)
+
+
 @dataclass
 class SearchRequest:
-    """One search: text, facet filters, years, sort and page (bounded when built)."""
+    """One search: text, sections searched, facet filters, years, sort and page (bounded
+    when built). `sections` limits text matching to those sections of the fiches (none:
+    everywhere)."""
 
     q: str = ""
     filters: dict[str, list[str]] = field(default_factory=dict)
@@ -63,10 +80,12 @@ class SearchRequest:
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
     notices: list[str] = field(default_factory=list)
+    sections: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.q = self.q if isinstance(self.q, str) else ""
         self.filters = _clean_filters(self.filters)
+        self.sections = _clean_sections(self.sections)
         self.year_min = _bounded(self.year_min, -_YEAR_BOUND, _YEAR_BOUND, None)
         self.year_max = _bounded(self.year_max, -_YEAR_BOUND, _YEAR_BOUND, None)
         self.sort = self.sort if self.sort in SORTS else None
@@ -140,6 +159,31 @@ def _filters(params: Mapping[str, Any], known: Mapping[str, set[str]], notices: 
         if chosen:
             filters[facet] = chosen
     return filters
+
+
+MAX_SECTION_NOTICES = 3  # unknown sections named in notices; the others are counted
+
+
+def _sections(params: Mapping[str, Any], notices: list[str]) -> tuple[str, ...]:
+    chosen: set[str] = set()
+    unknown: set[str] = set()
+    for raw in _values(params, "section"):
+        value = raw.strip().lower()
+        if value in SEARCHABLE_SECTIONS:
+            chosen.add(value)
+        elif value and value not in unknown:
+            unknown.add(value)
+            if len(unknown) <= MAX_SECTION_NOTICES:
+                notices.append(
+                    f"La section « {_shown(raw.strip())} » n’existe pas : elle est ignorée "
+                    f"(sections possibles : {', '.join(SEARCHABLE_SECTIONS)})."
+                )
+    others = len(unknown) - MAX_SECTION_NOTICES
+    if others == 1:
+        notices.append("Une autre section inconnue est ignorée.")
+    elif others > 1:
+        notices.append(f"{others} autres sections inconnues sont ignorées.")
+    return tuple(key for key in SEARCHABLE_SECTIONS if key in chosen)
 
 
 def _years(params: Mapping[str, Any], notices: list[str]) -> tuple[int | None, int | None]:
@@ -229,6 +273,7 @@ def request_from_params(
     """
     notices: list[str] = []
     q_values = _values(params, "q")
+    sections = _sections(params, notices)
     filters = _filters(params, known, notices)
     year_min, year_max = _years(params, notices)
     sort = _sort(params, notices)
@@ -243,4 +288,5 @@ def request_from_params(
         page=page,
         page_size=page_size,
         notices=notices,
+        sections=sections,
     )

@@ -17,9 +17,17 @@ class FacetValue:
     count: int
 
 
+KINDS: tuple[str, ...] = ("fiche", "express")  # the kinds of fiche a hit can be
+
+
 @dataclass(frozen=True)
 class Hit:
-    """One result card: everything a list of fiches shows, from the index's stored fields."""
+    """One result card: everything a list of fiches shows, from the index's stored fields.
+
+    `matched_sections`: the keys of the sections holding a searched word, in the fiche's
+    order (limited to the searched sections when the search is); `highlights["body"]` is
+    an extract of the first of them.
+    """
 
     slug: str
     title: str
@@ -37,6 +45,8 @@ class Hit:
     featured: bool
     score: float | None
     highlights: dict[str, str]
+    matched_sections: list[str] = field(default_factory=list)
+    kind: str = "fiche"
 
 
 @dataclass
@@ -58,6 +68,9 @@ class SearchResults:
     # When the query was widened (typo, word start, glossary): the query that searches
     # exactly what was typed, offered as a link next to the notices.
     exact_query: str | None = None
+    # With typo corrections: how many fiches the words as typed found (the search log
+    # records it, so that the curators' radar still sees the needs nothing answers).
+    typed_total: int | None = None
 
 
 def split_words(value: Any) -> list[str]:
@@ -74,9 +87,13 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def hit_from_stored(
-    stored: Mapping[str, Any], score: float | None, highlights: dict[str, str]
+    stored: Mapping[str, Any],
+    score: float | None,
+    highlights: dict[str, str],
+    matched_sections: list[str] | None = None,
 ) -> Hit:
     """Build a result card from a document's stored fields."""
+    kind = stored.get("kind")
     published = stored.get("published_at")
     if isinstance(published, datetime):
         published = published.date()
@@ -99,4 +116,6 @@ def hit_from_stored(
         featured=bool(stored.get("featured", False)),
         score=None if score is None else round(score, 4),
         highlights=highlights,
+        matched_sections=list(matched_sections or ()),
+        kind=kind if kind in KINDS else "fiche",
     )

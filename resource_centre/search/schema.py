@@ -8,6 +8,7 @@ version (an index whose meta document has none predates the field: version 1).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -16,7 +17,13 @@ from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT,
 
 from resource_centre.models import Regie, WriteUp
 from resource_centre.rendering import plain_text
-from resource_centre.search.analysis import folding_analyzer, french_analyzer
+from resource_centre.search.analysis import (
+    folded_words,
+    folding_analyzer,
+    french_analyzer,
+    index_terms,
+)
+from resource_centre.search.request import SEARCHABLE_SECTIONS
 from resource_centre.taxonomy import (
     MULTI_VALUED_FACETS,
     SECTION_KEYS,
@@ -25,7 +32,9 @@ from resource_centre.taxonomy import (
     fold,
 )
 
-SCHEMA_VERSION = 2  # 2: analyzers of `analysis.FrenchAnalyzer` (same terms, pickled by name)
+# 2: analyzers of `analysis.FrenchAnalyzer` (same terms, pickled by name);
+# 3: the `sections` field (and the stems of issue 13).
+SCHEMA_VERSION = 3
 
 KIND_FICHE = "fiche"
 KIND_META = "meta"
@@ -33,6 +42,7 @@ META_SLUG = "__meta__"
 
 TEXT_FIELDS: tuple[str, ...] = ("title", "summary", "body")
 PHRASE_FIELD = "spell"  # folded, unstemmed words with positions: exact phrases, "did you mean"
+SECTIONS_FIELD = "sections"  # `key:stem` keywords: which sections of a fiche hold a stem
 # The taxonomy's facets are index fields of the same names, except the years (computed from
 # `year_start` and `year_end`); multi-valued facets are KEYWORD fields.
 FACET_FIELDS: tuple[str, ...] = SLUG_FACETS
@@ -60,6 +70,9 @@ def build_schema() -> Schema:
         # Every word of title + summary + body, folded, unstemmed, with positions: exact
         # phrases and "did you mean".
         spell=TEXT(analyzer=folding_analyzer(), stored=False, phrase=True),
+        # Which section holds which stem: one `key:stem` keyword per section and index term
+        # of its text (`section_terms`); searches limited to sections match on it.
+        sections=KEYWORD(stored=False, lowercase=False, commas=False, scorable=False),
         theme=KEYWORD(stored=True, lowercase=True, scorable=False),
         audience=KEYWORD(stored=True, lowercase=True, scorable=False),
         scheme=KEYWORD(stored=True, lowercase=True, scorable=False),
@@ -91,6 +104,48 @@ def sections_text(writeup: WriteUp) -> str:
     keys += sorted(k for k in sections if k not in SECTION_KEYS)
     parts = [markdown_to_text(sections.get(k)) for k in keys]
     return "\n\n".join(p for p in parts if p)
+
+
+# Markdown whose plain text may have other `\w+` words than its source: links, images,
+# tags and entities (`[`, `<`, `&`), `_` (a word character that emphasis and rules use),
+# code fences (`` ` ``, `~`) and numbered-list markers (after spaces, quote or heading
+# marks). Without them, `markdown_to_text` only removes or blanks out non-word characters,
+# so the source has the same words (tests/search/test_sections.py checks it).
+_MARKUP_CHARS = "[<&_`~"
+_NUMBERED = re.compile(r"[\n\r][ \t>#]*\d{1,9}[.)]")
+_NUMBERED_FIRST = re.compile(r"[ \t>#]*\d{1,9}[.)]")
+
+
+def words_may_change(markdown: str) -> bool:
+    """Whether the plain text of `markdown` may have other words than the Markdown has."""
+    return (
+        any(char in markdown for char in _MARKUP_CHARS)
+        or _NUMBERED.search(markdown) is not None
+        or _NUMBERED_FIRST.match(markdown) is not None
+    )
+
+
+def section_words(markdown: str) -> list[str]:
+    """The folded words of a section's plain text (what `folded_words(markdown_to_text(
+    markdown))` gives), read from the Markdown itself when converting it cannot change them
+    (the conversion costs about 1 ms per fiche, at indexing time)."""
+    return folded_words(markdown_to_text(markdown) if words_may_change(markdown) else markdown)
+
+
+def section_terms(sections: Mapping[str, Any] | None) -> list[str]:
+    """The `sections` field of a fiche: `key:stem` for each searchable section and each
+    index term (stem) of its plain text, the stems being those of the `body` field.
+
+    A list of keywords, not the space-separated string a KEYWORD field also takes: Whoosh
+    indexes a list as it is, without tokenising it again (a quarter less time).
+    """
+    tokens: list[str] = []
+    for key in SEARCHABLE_SECTIONS:
+        markdown = sections.get(key) if sections else None
+        if isinstance(markdown, str) and markdown:
+            terms = set(index_terms(section_words(markdown)))
+            tokens.extend(map(f"{key}:".__add__, terms))
+    return tokens
 
 
 def _slugs(values: Iterable[str] | str | None) -> list[str]:
@@ -162,6 +217,7 @@ def document_from(
         "summary": summary,
         "body": body,
         "spell": f"{title}\n{summary}\n{body}",
+        "sections": section_terms(writeup.sections) or None,
         "regie_name": regie.name if regie else None,
         "year_start": _year(writeup.year_start),
         "year_end": _year(writeup.year_end),

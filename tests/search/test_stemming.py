@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _WHOOSH_STEM = stemmer_for_language("fr")
 
 
-def WHOOSH_STEM(word: str) -> str:  # noqa: N802  # reads as the constant it replaced
+def WHOOSH_STEM(word: str) -> str:  # reads as the constant it replaced
     """Whoosh's French stem, except for the field's stem collisions (`STEM_EXCEPTIONS`)."""
     return analysis.STEM_EXCEPTIONS.get(word) or _WHOOSH_STEM(word)
 

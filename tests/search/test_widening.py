@@ -48,7 +48,8 @@ def test_an_acronym_finds_its_long_form_with_a_notice(find: Any) -> None:
     assert find(widened.exact_query).total == 0  # in quotes: never widened
     widened = find("ACI")
     assert any(
-        n.startswith("Recherche élargie : ACI = atelier et chantier d'insertion") for n in widened.notices
+        n.startswith("Recherche élargie : ACI = atelier et chantier d'insertion")
+        for n in widened.notices
     )
     assert widened.exact_query == '"ACI"'
 
@@ -159,3 +160,17 @@ def test_a_complete_word_is_not_a_word_start(find: Any) -> None:
 
 def test_word_starts_need_three_letters(find: Any) -> None:
     assert not any(n.startswith("Mots commençant") for n in find("la").notices)
+
+
+# -- long queries ----------------------------------------------------------------------------
+
+
+def test_a_long_query_lists_fiches_with_some_words_after_those_with_all(find: Any) -> None:
+    every = find("laverie machine habitants", glossary=None)
+    some = [h.slug for h in every.hits]
+    assert some[0] == "laverie-solidaire-saint-denis"  # the only fiche with all three words
+    assert every.total > 1
+    assert any(n.startswith("Peu de fiches contiennent tous vos mots") for n in every.notices)
+    two = find("laverie machine", glossary=None)  # two words: all of them, nothing else
+    assert [h.slug for h in two.hits] == ["laverie-solidaire-saint-denis"]
+    assert two.notices == []
