@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+from resource_centre.search import completion
 from resource_centre.search.indexer import IndexUnavailable, SearchIndex
 from resource_centre.search.query import warm_up
 
@@ -142,6 +143,7 @@ class IndexSync:
                 # request after a change (cheap when they exist already).
                 with self.index.searching() as searcher:
                     built = warm_up(searcher)
+                    completion.warm_up(searcher)  # the titles of search-as-you-type
                 self._freeze(built)
                 self.last_error = None
             except Exception as exc:  # keep serving; report and retry at the next poll

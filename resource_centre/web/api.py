@@ -6,18 +6,19 @@ import json
 import os
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import RouteContext, iter_route_contexts
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import Regie, Term, WriteUp
+from resource_centre.search import completion
 from resource_centre.search.fastread import fast_path_enabled
 from resource_centre.search.indexer import IndexUnavailable
 from resource_centre.search.request import (
@@ -25,6 +26,7 @@ from resource_centre.search.request import (
     MAX_PAGE,
     MAX_PAGE_SIZE,
     MAX_VALUES_PER_FACET,
+    SEARCHABLE_SECTIONS,
     SORTS,
     YEAR_HIGHEST,
     YEAR_LOWEST,
@@ -76,6 +78,18 @@ class WriteUpSummary(BaseModel):
     featured: bool
     score: float | None
     highlights: dict[str, str]
+    kind: Literal["fiche", "express"] = Field(
+        default="fiche", description="`fiche` (complète) ou `express` (courte)."
+    )
+    matched_sections: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Les sections de la fiche où se trouvent les mots cherchés (clés : "
+            f"{', '.join(f'`{key}`' for key in SEARCHABLE_SECTIONS)}), dans l'ordre de la "
+            "fiche ; limitées à `section` quand la recherche l'est. L'extrait "
+            "`highlights.body` vient de la première."
+        ),
+    )
 
 
 class FacetCount(BaseModel):
@@ -92,6 +106,13 @@ class WriteUpList(BaseModel):
     suggestion: str | None
     facets: dict[str, list[FacetCount]]
     notices: list[str]
+    exact_query: str | None = Field(
+        default=None,
+        description=(
+            "Quand la recherche a été élargie (faute de frappe corrigée, début de mot, "
+            "glossaire) : la recherche de ce qui a été tapé exactement (mots entre guillemets)."
+        ),
+    )
 
 
 class WriteUpDetail(BaseModel):
@@ -235,6 +256,8 @@ def hit_to_summary(
         featured=hit.featured,
         score=hit.score,
         highlights=hit.highlights,
+        kind="express" if hit.kind == "express" else "fiche",
+        matched_sections=hit.matched_sections,
     )
 
 
@@ -280,11 +303,22 @@ def _search_parameters() -> list[dict[str, Any]]:
         "page": "Page de résultats, à partir de 1.",
         "page_size": f"Fiches par page, de 1 à {MAX_PAGE_SIZE}.",
     }
-    names = ["q", *SLUG_FACETS, *YEAR_RANGE_PARAMS, "sort", "page", "page_size"]
+    names = ["q", "section", *SLUG_FACETS, *YEAR_RANGE_PARAMS, "sort", "page", "page_size"]
     parameters: list[dict[str, Any]] = []
     for name in names:
         parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
-        if name in SLUG_FACETS:
+        if name == "section":
+            parameter.update(
+                schema={"type": "array", "uniqueItems": True,
+                        "items": {"type": "string", "enum": list(SEARCHABLE_SECTIONS)}},
+                style="form", explode=True,
+                description=(
+                    "Ne chercher le texte de `q` que dans ces sections des fiches (paramètre "
+                    "répété ; `lessons` : les enseignements). Chaque résultat dit où les "
+                    "mots ont été trouvés (`matched_sections`)."
+                ),
+            )  # fmt: skip
+        elif name in SLUG_FACETS:
             parameter.update(
                 schema={"type": "array", "items": {"type": "string"},
                         "maxItems": MAX_VALUES_PER_FACET},
@@ -338,6 +372,7 @@ def list_writeups(request: Request, search: SearchDep) -> Response:
         page=results.page,
         page_size=results.page_size,
         suggestion=results.suggestion,
+        exact_query=results.exact_query,
         facets={
             name: [FacetCount(value=f.value, label=f.label, count=f.count) for f in values]
             for name, values in results.facets.items()
@@ -481,3 +516,73 @@ def health(request: Request, index: IndexDep) -> Health:
         status=status, worker=os.getpid(), index_journal_id=applied,
         database_journal_id=latest, search_fast_path=fast_path_enabled(),
     )  # fmt: skip
+
+
+class SuggestionOut(BaseModel):
+    label: str
+    url: str
+    type: Literal["fiche", "term", "facet"]
+
+
+class SuggestionList(BaseModel):
+    data: list[SuggestionOut]
+
+
+SUGGEST_EXAMPLE = {
+    "data": [
+        {
+            "label": "Une laverie solidaire au cœur du Plateau des Tilleuls",
+            "url": f"https://centre.example/fiches/{examples.SLUG}",
+            "type": "fiche",
+        }
+    ]
+}
+
+
+@router.get(
+    "/suggest",
+    response_model=SuggestionList,
+    summary="Suggestions pendant la frappe",
+    description=(
+        "Au plus 10 suggestions pour un début de texte : titres de fiches publiées "
+        "(`fiche`), termes du glossaire (`term`, un lien vers la recherche de ce terme) et "
+        "valeurs de facettes (`facet`, un lien vers la bibliothèque filtrée). Chaque mot tapé "
+        "doit commencer un mot de la suggestion (accents et majuscules ignorés). Moins de "
+        "deux lettres : liste vide."
+    ),
+    responses={
+        200: examples.json_example(SUGGEST_EXAMPLE),
+        503: {**INDEX_UNAVAILABLE_RESPONSE, **examples.json_example(examples.INDEX_UNAVAILABLE)},
+    },
+)
+def suggest(
+    request: Request,
+    search: SearchDep,
+    q: Annotated[
+        str,
+        Query(
+            description="Le texte tapé (100 caractères au plus comptent).",
+            openapi_examples={"lave": {"summary": "Un début de mot", "value": "lave"}},
+        ),
+    ] = "",
+) -> Response:
+    """Suggestions for the search boxes' combobox (`static/combobox.js`)."""
+    found: list[completion.Suggestion] = []
+    if completion.Typed.of(q) is not None:
+        try:
+            with search.index.searching() as searcher:
+                found = completion.suggest(
+                    searcher, q, labels=search.labels(), glossary=completion.glossary_of(search)
+                )
+        except IndexUnavailable:
+            raise DomainError(INDEX_UNAVAILABLE, kind=Kind.UNAVAILABLE) from None
+    library, fiche_url = absolute_url_for(request, "library"), _fiche_url(request)
+    data = [
+        SuggestionOut(
+            label=item.label,
+            url=fiche_url(item.slug) if item.type == "fiche" else f"{library}?{item.query_string}",
+            type=item.type,
+        )
+        for item in found
+    ]
+    return Response(SuggestionList(data=data).model_dump_json(), media_type="application/json")

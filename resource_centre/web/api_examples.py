@@ -26,6 +26,7 @@ REGIE = {
 # One value per query parameter of `/api/writeups` (the facets are lists).
 SEARCH_PARAMETERS: dict[str, Any] = {
     "q": "laverie",
+    "section": ["lessons"],
     "theme": ["lien-social"],
     "region": ["auvergne-rhone-alpes"],
     "regie": [REGIE["slug"]],
@@ -63,13 +64,20 @@ WRITEUP_LIST: dict[str, Any] = {
             "score": 20.13,
             "highlights": {
                 "title": "Une <mark>laverie</mark> solidaire au cœur du Plateau des Tilleuls",
+                "body": (
+                    "…Le coin salon a fait de la <mark>laverie</mark> un vrai lieu de vie, bien "
+                    "plus que prévu…"
+                ),
             },
+            "kind": "fiche",
+            "matched_sections": ["lessons"],
         }
     ],
     "total": 1,
     "page": 1,
     "page_size": 20,
     "suggestion": None,
+    "exact_query": None,
     "facets": {
         "theme": [
             {"value": "insertion-emploi", "label": "Insertion et emploi", "count": 1},

@@ -24,7 +24,17 @@ from resource_centre.search.service import SearchService
 from resource_centre.search.sync import IndexSync
 from resource_centre.storage import StorageUnavailable, open_store
 from resource_centre.taxonomy import year_range_label
-from resource_centre.web import accounts, api, api_docs, contribute, curate, dates, library
+from resource_centre.web import (
+    accounts,
+    api,
+    api_docs,
+    contribute,
+    curate,
+    dates,
+    facet_page,
+    glossary_pages,
+    library,
+)
 from resource_centre.web.access_log import AccessLogMiddleware
 from resource_centre.web.errors import install_error_handlers
 from resource_centre.web.inputs import InputCleaningMiddleware
@@ -98,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             sync.stop()
+            search.close()
             search_log.stop()
             engine.dispose()
 
@@ -134,10 +145,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(library.router)
+    app.include_router(facet_page.router)
     app.include_router(api.router)
     api_docs.install(app)  # /api/docs, its files, the API-only OpenAPI document
     app.include_router(accounts.router)
     app.include_router(contribute.router)
     app.include_router(curate.router)
+    app.include_router(glossary_pages.router)
     install_error_handlers(app, headers=SECURITY_HEADERS, hsts=HSTS)
     return app

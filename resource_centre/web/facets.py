@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlencode
 
-from resource_centre.search.request import DEFAULT_PAGE_SIZE, MAX_PAGE, SearchRequest
+from resource_centre.search.request import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE,
+    SEARCHABLE_SECTIONS,
+    SearchRequest,
+)
 from resource_centre.search.results import FacetValue
 from resource_centre.taxonomy import (
     FACET_LABELS,
+    SECTION_BY_KEY,
     SLUG_FACETS,
     YEAR_FACET,
     YEAR_RANGE_PARAMS,
@@ -30,6 +37,23 @@ SORT_LABELS = {
     "title": "Titre (A → Z)",
 }
 FACET_VISIBLE_VALUES = 8  # more values go under "Voir plus"
+SECTION_PARAM = "section"
+LESSONS = "lessons"
+# The French heading of each searchable section ("Place des habitants" until the taxonomy
+# declares it).
+SECTION_HEADINGS: dict[str, str] = {
+    key: SECTION_BY_KEY[key].heading if key in SECTION_BY_KEY else "Place des habitants"
+    for key in SEARCHABLE_SECTIONS
+}
+
+
+def section_names(keys: Iterable[str]) -> str:
+    """ "Enseignements, Démarche": the headings of section keys, in the order given."""
+    return ", ".join(SECTION_HEADINGS.get(key, key) for key in keys)
+
+
+LARGE_FACET = 15  # more values: a box to filter them by typing, and a page listing them all
+FACET_PAGE = "filtres"  # `/fiches/filtres/{facet}`: every value of a facet (web/facet_page.py)
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,7 @@ class Facet:
     options: list[FacetOption]
     visible: list[FacetOption]  # selected values, then the most frequent ones
     more: list[FacetOption]  # the rest, shown under "Voir plus"
+    all_url: str | None = None  # the page of every value, for a facet of over LARGE_FACET
 
     @property
     def selected_count(self) -> int:
@@ -103,6 +128,7 @@ def state_items(request: SearchRequest) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     if request.q.strip():
         items.append(("q", request.q))
+    items.extend((SECTION_PARAM, key) for key in request.sections)
     for facet in SLUG_FACETS:
         items.extend((facet, value) for value in request.filters.get(facet, []))
     if request.year_min is not None:
@@ -185,9 +211,15 @@ def decorate(
                 options=options,
                 visible=visible,
                 more=more,
+                all_url=facet_page_url(base, request, name) if len(options) > LARGE_FACET else None,
             )
         )
     return decorated
+
+
+def facet_page_url(base: str, request: SearchRequest, facet: str) -> str:
+    """The page of every value of a facet, for the same search (page 1)."""
+    return url_of(f"{base}/{FACET_PAGE}/{facet}", replace(request, page=1, notices=[]))
 
 
 def chips(base: str, request: SearchRequest, labels: Mapping[str, Mapping[str, str]]) -> list[Chip]:
@@ -199,6 +231,9 @@ def chips(base: str, request: SearchRequest, labels: Mapping[str, Mapping[str, s
 
     if request.q.strip():
         add("q", f"Recherche : « {request.q.strip()} »", _changed(request, q="", sort=None))
+    if request.sections:
+        where = section_names(request.sections)
+        add(SECTION_PARAM, f"Recherche limitée à : {where}", _changed(request, sections=()))
     for name in SLUG_FACETS:
         facet_label = FACET_LABELS.get(name, name)
         for value in request.filters.get(name, []):
@@ -209,6 +244,11 @@ def chips(base: str, request: SearchRequest, labels: Mapping[str, Mapping[str, s
         without = _changed(request, year_min=None, year_max=None)
         add(YEAR_FACET, f"{FACET_LABELS[YEAR_FACET]} : {label}", without)
     return found
+
+
+def sections_url(base: str, request: SearchRequest, sections: Sequence[str]) -> str:
+    """Return the same search limited to other sections (none: the whole fiche)."""
+    return url_of(base, _changed(request, sections=tuple(sections)))
 
 
 def clear_url(base: str) -> str:
@@ -269,3 +309,18 @@ def count_words(n: int) -> str:
     if n == 1:
         return "1 fiche"
     return f"{n:,}".replace(",", "\u202f") + " fiches"
+
+
+def section_context(base: str, wanted: SearchRequest) -> dict[str, Any]:
+    """Where the text is searched: "Trouvé dans : …" on the cards, the searched sections
+    (with the way back to the whole fiche), or the offer to search the lessons only."""
+    return {
+        "section_headings": SECTION_HEADINGS,
+        "searched_sections": section_names(wanted.sections),
+        "whole_fiche_url": sections_url(base, wanted, ()) if wanted.sections else None,
+        "lessons_only_url": (
+            sections_url(base, wanted, (LESSONS,))
+            if wanted.q.strip() and wanted.sections != (LESSONS,)
+            else None
+        ),
+    }

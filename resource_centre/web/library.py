@@ -230,6 +230,8 @@ def _list_context(
         "suggestion_url": (
             states.with_query(base, wanted, results.suggestion) if results.suggestion else None
         ),
+        # A widened query (typo, word start, glossary): what was typed is one click away.
+        "exact_url": results.exact_query and states.with_query(base, wanted, results.exact_query),
         "year_first": year_values[0] if year_values else None,
         "year_last": year_values[-1] if year_values else None,
         # The header's search box keeps the filters: a new text searches within them.
@@ -238,6 +240,7 @@ def _list_context(
         ],
         "filters_active": sum(1 for c in chips if c.name != "q"),
         "click_token": token,
+        **states.section_context(base, wanted),
     }
     if results.total == 0:
         context.update(_zero_result_help(search, base, wanted, chips, labels))

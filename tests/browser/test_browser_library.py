@@ -153,7 +153,9 @@ def test_keyboard_only(page, live_server):
     assert chip["href"] == urlsplit(page.url).path + "?" + urlsplit(page.url).query
 
     # Open a fiche, read its first section's heading, and come back.
-    card = tab_until(page, lambda e: e["href"].startswith("/fiches/"))
+    card = tab_until(
+        page, lambda e: e["href"].startswith("/fiches/") and "/filtres/" not in e["href"]
+    )
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(re.escape(card["href"]) + "$"))
     expect(page.locator("h1")).to_have_text(card["text"])
@@ -172,9 +174,9 @@ def test_filters_work_without_javascript(browser, live_server):
     with open_page(browser, base_url=live_server, java_script_enabled=False) as page:
         page.goto("/fiches")
         page.locator("#filtres-panneau > summary").click()  # folded without the script
-        value = page.locator("#facette-region input").first.get_attribute("value")
-        page.locator("#facette-region input").first.check()
-        page.locator("#facette-theme input").first.check()
+        value = page.locator("#facette-region input[type=checkbox]").first.get_attribute("value")
+        page.locator("#facette-region input[type=checkbox]").first.check()
+        page.locator("#facette-theme input[type=checkbox]").first.check()
         page.get_by_role("button", name="Appliquer les filtres").click()
         expect(page).to_have_url(re.compile(rf"region={value}"))
         assert ("region", value) in state(page.url)
@@ -192,7 +194,7 @@ def test_no_csp_violation_on_any_page(browser, live_server):
             page.goto(url)
             page.wait_for_load_state("networkidle")
         page.goto("/fiches")
-        page.locator("#facette-theme input").first.check()
+        page.locator("#facette-theme input[type=checkbox]").first.check()
         page.wait_for_url(re.compile("theme="))
         page.wait_for_load_state("networkidle")
         # Any blocked style, script or image would be reported here.
@@ -203,6 +205,7 @@ AXE_PAGES = [
     "/",
     "/fiches",
     f"/fiches?q={QUERY}&theme=lien-social&page_size=5",
+    f"/fiches?q={QUERY}&section=lessons",  # "Trouvé dans", the searched section
     "/fiches?q=zzqxwv&region=ile-de-france",
     "/fiches?theme=inconnu&page=abc",
     FICHE,

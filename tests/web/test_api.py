@@ -11,7 +11,16 @@ from tests.conftest import attack_cases
 
 def test_list_shape_and_only_published(client):
     body = client.get("/api/writeups").json()
-    assert set(body) == {"data", "total", "page", "page_size", "suggestion", "facets", "notices"}
+    assert set(body) == {
+        "data",
+        "total",
+        "page",
+        "page_size",
+        "suggestion",
+        "exact_query",
+        "facets",
+        "notices",
+    }
     assert body["total"] == 3 and body["page"] == 1 and body["page_size"] == 20
     slugs = {item["slug"] for item in body["data"]}
     assert slugs == {
@@ -154,4 +163,7 @@ def test_the_search_parameters_are_the_facets_of_the_taxonomy(client):
 
     spec = client.get("/openapi.json").json()
     names = {p["name"] for p in spec["paths"]["/api/writeups"]["get"]["parameters"]}
-    assert names - {"q", "sort", "page", "page_size"} == {*SLUG_FACETS, *YEAR_RANGE_PARAMS}
+    assert names - {"q", "section", "sort", "page", "page_size"} == {
+        *SLUG_FACETS,
+        *YEAR_RANGE_PARAMS,
+    }

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from resource_centre.config import Settings
 from resource_centre.corpus import import_corpus
 from resource_centre.db import make_engine, migrate
-from resource_centre.search.request import SORTS
+from resource_centre.search.request import SEARCHABLE_SECTIONS, SORTS
 from resource_centre.taxonomy import SLUG_FACETS
 from resource_centre.web import api_examples
 from resource_centre.web.app import create_app
@@ -65,7 +65,8 @@ def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]
 
 def test_the_document_describes_the_api_only(spec):
     assert set(spec["paths"]) == {
-        "/api/writeups", "/api/writeups/{slug}", "/api/taxonomy", "/api/regies", "/api/health"
+        "/api/writeups", "/api/writeups/{slug}", "/api/taxonomy", "/api/regies", "/api/health",
+        "/api/suggest",
     }  # fmt: skip
     # No form of the HTML pages, and not FastAPI's 422 list, which the API never answers.
     schemas = set(spec["components"]["schemas"])
@@ -98,6 +99,8 @@ def test_parameters_are_typed(spec):
         assert parameters[facet]["schema"]["type"] == "array", facet
         assert parameters[facet]["explode"] is True
     assert parameters["q"]["schema"]["type"] == "string"
+    assert parameters["section"]["schema"]["items"]["enum"] == list(SEARCHABLE_SECTIONS)
+    assert parameters["section"]["explode"] is True
 
 
 def test_every_parameter_and_answer_has_an_example(spec):

@@ -107,6 +107,7 @@ def section_headings(page: Page) -> list[str]:
 # --- Inert user content --------------------------------------------------------------------
 
 OUR_SCRIPT = "/static/site.js"
+OUR_SCRIPTS = {OUR_SCRIPT, "/static/combobox.js"}  # the suggestions and long facets
 ALLOWED_FORMS = {"/fiches", "/deconnexion", "/besoins"}
 ALLOWED_LINK_RELS = {"stylesheet", "icon", "alternate", "canonical"}
 ALLOWED_META = {"viewport", "description", "robots"}
@@ -122,7 +123,7 @@ def assert_inert(page: Page) -> None:
             where
         )
         if tag == "script":
-            assert attrs.get("src") == OUR_SCRIPT, where
+            assert attrs.get("src") in OUR_SCRIPTS, where
         if tag == "form":
             assert attrs.get("action") in ALLOWED_FORMS, where
         if tag == "link":
@@ -411,11 +412,22 @@ def test_pagination(client):
     assert "Aller à la dernière page" in beyond.text
 
 
-def test_did_you_mean(client):
+def test_a_typo_is_corrected_and_the_typed_query_is_one_click_away(client):
     page = get_page(client, "/fiches?q=insertoin&region=la-reunion")
+    assert "Résultats pour « insertion »." in page.text
+    assert "Vouliez-vous dire" not in page.text
+    link = next(h for h in page.hrefs() if "insertoin" in h)
+    assert set(query_items(link)) == {("q", '"insertoin"'), ("region", "la-reunion")}
+    exact = get_page(client, link)  # in quotes: searched as typed, never corrected
+    assert "Résultats pour" not in exact.text
+
+
+def test_did_you_mean(client):
+    # Words in quotes are never corrected: "did you mean" offers the correction.
+    page = get_page(client, '/fiches?q="insertoin"&region=la-reunion')
     assert "Vouliez-vous dire" in page.text
-    link = next(h for h in page.hrefs() if h.startswith("/fiches?q=insertion"))
-    assert set(query_items(link)) == {("q", "insertion"), ("region", "la-reunion")}
+    link = next(h for h in page.hrefs() if h.startswith("/fiches?q=%22insertion"))
+    assert set(query_items(link)) == {("q", '"insertion"'), ("region", "la-reunion")}
 
 
 def test_zero_results_page_helps(client):
