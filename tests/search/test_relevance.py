@@ -18,23 +18,26 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Success@3 per kind (share of queries with a judged fiche in the top 3) and overall, and
-# the overall MRR. Set at the figures measured before tuning (the issue's work in progress
-# included), minus nothing: RAISE THEM after tuning (goal: ≥ 0.95 overall, MRR ≥ 0.90).
+# Success@3 per kind (share of queries with a judged fiche in the top 3), overall, and the
+# overall MRR. Before issue 13's work: 74.6 % overall, MRR 0.724 (typos and word starts at
+# 50–62 %). After tuning (2026-11-29): 100 % in every kind, MRR 0.956 (docs/performance.md).
+# The thresholds leave one miss per kind for a corpus that changes; the overall ones are
+# the issue's goal.
 THRESHOLDS: dict[str, float] = {
-    "topic": 1.0,
-    "inflection": 1.0,
-    "typo": 1.0,
-    "acronym": 0.75,
-    "synonym": 0.642,
-    "phrase": 1.0,
-    "question": 0.75,
-    "prefix": 0.875,
+    "topic": 0.93,
+    "inflection": 0.92,
+    "typo": 0.93,
+    "acronym": 0.93,
+    "synonym": 0.92,
+    "phrase": 0.92,
+    "question": 0.93,
+    "prefix": 0.93,
 }
-OVERALL_THRESHOLD = 0.877
-MRR_THRESHOLD = 0.860
-# Kinds where FTS5 does better than we do today: xfail(strict) until they flip.
-BELOW_FTS5_TODAY = {"question"}
+OVERALL_THRESHOLD = 0.95
+MRR_THRESHOLD = 0.90
+# Kinds where FTS5 does better than we do (xfail strict, to see them flip): none since the
+# issue's work ("question" was before).
+BELOW_FTS5_TODAY: set[str] = set()
 
 MIN_QUERIES = 96
 MIN_PER_KIND = 12
