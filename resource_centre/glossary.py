@@ -33,6 +33,7 @@ MAX_TERM = 60
 MAX_EXPANSIONS = 12
 MAX_EXPANSION = 120
 MAX_DEFINITION = 1000
+MAX_TERM_KEY = 240  # the database column of the folded term (NFKD can lengthen a term)
 MAX_ENTRIES = 2000  # a glossary file holding more is refused (the page lists every entry)
 
 
@@ -47,12 +48,25 @@ class GlossaryItem:
     definition: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Glossary:
-    """The glossary as the search uses it; `version` changes whenever an entry does."""
+    """The glossary as the search uses it; `version` changes whenever an entry does.
+
+    Compared and hashed by `version` (a digest of the content), so that caches keyed by a
+    glossary cost nothing per search; a glossary made by hand without one by its items."""
 
     items: tuple[GlossaryItem, ...] = ()
     version: str = ""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Glossary):
+            return NotImplemented
+        if self.version and other.version:
+            return self.version == other.version
+        return (self.version, self.items) == (other.version, other.items)
+
+    def __hash__(self) -> int:
+        return hash(self.version) if self.version else hash(self.items)
 
     @classmethod
     def of(cls, items: Iterable[GlossaryItem]) -> Glossary:
@@ -107,6 +121,16 @@ class Checked:
     errors: dict[str, str]
 
 
+def _significant(text: str) -> bool:
+    """Whether a form holds a word that is not a stop word (or no word at all: the search
+    ignores it)."""
+    from resource_centre.search.analysis import french_stop_words
+
+    stop = french_stop_words()
+    words = re.findall(r"\w+", fold(text))
+    return not words or any(w not in stop for w in words)
+
+
 def check_entry(term: str, kind: str, expansions: Sequence[str], definition: str) -> Checked:
     """Clean an entry (spaces collapsed, Unicode composed) and check its rules.
 
@@ -132,13 +156,16 @@ def check_entry(term: str, kind: str, expansions: Sequence[str], definition: str
     words = [w for w in words if w]
     if not term:
         errors["term"] = "le terme est obligatoire"
-    elif len(term) > MAX_TERM:
+    elif len(term) > MAX_TERM or len(term_key(term)) > MAX_TERM_KEY:
         errors["term"] = f"le terme dépasse {MAX_TERM} caractères ({len(term)})"
     if kind not in KINDS:
         errors["kind"] = "choisissez « sigle » ou « mots de même sens »"
     if kind == "synonyms" and term and term_key(term) not in {term_key(w) for w in words}:
         words.insert(0, term)
     too_long = next((w for w in words if len(w) > MAX_EXPANSION), None)
+    # A form of stop words only ("de la") would widen a search to every fiche; an acronym
+    # that is itself a stop word ("AI") is its term, not a form.
+    empty = next((w for w in words if not _significant(w)), None)
     seen: set[str] = set()
     twice = None
     for word in words:
@@ -160,6 +187,11 @@ def check_entry(term: str, kind: str, expansions: Sequence[str], definition: str
         )
     elif twice is not None:
         errors["expansions"] = f"« {twice} » est écrit deux fois"
+    elif empty is not None:
+        errors["expansions"] = (
+            f"« {empty[:40]} » ne contient que des mots trop courants : la recherche "
+            "le trouverait partout"
+        )
     elif kind == "acronym" and term and term_key(term) in seen:
         errors["expansions"] = "une forme développée ne peut pas être le sigle lui-même"
     if len(definition) > MAX_DEFINITION:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from resource_centre.errors import DomainError, Kind
-from resource_centre.glossary import GlossaryItem, check_entry, term_key
+from resource_centre.glossary import MAX_ENTRIES, GlossaryItem, check_entry, term_key
 from resource_centre.models import GlossaryEntry, User, utcnow
 from resource_centre.writeups import PermissionDenied, is_curator, record
 
@@ -94,6 +94,9 @@ def add_entry(
     """Add an entry; GlossaryError when it breaks a rule or its term is taken."""
     actor = _require_curator(session, user)
     item = _checked(term, kind, expansions, definition)
+    count = session.execute(select(func.count()).select_from(GlossaryEntry)).scalar_one()
+    if count >= MAX_ENTRIES:
+        raise GlossaryError({"term": f"le glossaire compte déjà {MAX_ENTRIES} entrées, le maximum"})
     if _term_taken(session, term_key(item.term)):
         raise GlossaryError({"term": TERM_TAKEN.format(term=item.term)})
     entry = GlossaryEntry(term="", term_key="", kind=item.kind)

@@ -235,7 +235,7 @@ def test_every_problem_of_the_file_at_once():
     text = (
         "- term: A1\n  kind: nope\n  expansions: [x]\n"
         "- term: A2\n  kind: acronym\n  expansions: []\n"
-        "- term: A1\n  kind: acronym\n  expansions: [y]\n"
+        "- term: A1\n  kind: acronym\n  expansions: [yak]\n"
     )
     items, problems = parse_glossary(Path("glossary.yaml"), text)
     assert [(p.line, p.reason.split(" : ")[0]) for p in problems] == [
@@ -293,10 +293,10 @@ def test_a_term_stored_meanwhile_is_a_form_error_not_a_crash(engine, monkeypatch
 
 TRICKY = [
     GlossaryItem("ON", "acronym", ("yes", "null", "~", "2024"), "true"),
-    GlossaryItem("#1", "acronym", ("- tiret", ": deux-points", "a: b", "c #d"), "Texte : avec # et « guillemets »."),
+    GlossaryItem("#1", "acronym", ("- tiret", ": deux-points", "a: b", "cas #d"), "Texte : avec # et « guillemets »."),
     GlossaryItem("l'an", "synonyms", ("l'an", '"entre guillemets"', "'apostrophes'"), ""),
     GlossaryItem("x" * 60, "synonyms", ("x" * 60, "y" * 120), "mot" * 300),
-    GlossaryItem("é", "acronym", ("{accolade}", "[crochet]", "&ancre", "*étoile", "!tag", "%pc", "@a", "`b`"), "> chevron | barre"),
+    GlossaryItem("é", "acronym", ("{accolade}", "[crochet]", "&ancre", "*étoile", "!tag", "%pc", "@arobase", "`b`"), "> chevron | barre"),
 ]  # fmt: skip
 
 
@@ -308,3 +308,20 @@ def test_any_checked_entry_is_written_so_that_it_reads_back_the_same():
     assert problems == []
     assert sorted(items, key=sort_key) == sorted(TRICKY, key=sort_key)
     assert render_glossary(items) == text
+
+
+def test_a_form_of_stop_words_only_is_refused() -> None:
+    from resource_centre.glossary import check_entry
+
+    checked = check_entry("vélo", "synonyms", ["vélo", "de la"], "")
+    assert "ne contient que des mots trop courants" in checked.errors["expansions"]
+    # An acronym that is itself a stop word is fine: it is the term, not a form.
+    assert check_entry("AI", "acronym", ["association intermédiaire"], "").errors == {}
+
+
+def test_a_term_that_folding_lengthens_beyond_its_column_is_refused() -> None:
+    from resource_centre.glossary import MAX_TERM_KEY, check_entry, term_key
+
+    term = "\ufdfa" * 60  # one character, folded (NFKD) into eighteen
+    assert len(term_key(term)) > MAX_TERM_KEY
+    assert "term" in check_entry(term, "acronym", ["forme longue"], "").errors

@@ -32,7 +32,7 @@ from resource_centre.glossary import Glossary, GlossaryItem
 from resource_centre.search import lexicon
 from resource_centre.search.analysis import folded_words, french_stop_words
 from resource_centre.search.caches import Generation
-from resource_centre.search.textquery import NONE, WORD_RE, Node, Parsed, stem
+from resource_centre.search.textquery import MAX_QUERY_CHARS, NONE, WORD_RE, Node, Parsed, stem
 from resource_centre.taxonomy import fold
 
 STOP_WORDS = french_stop_words()
@@ -43,6 +43,8 @@ TYPO_TWO_EDITS = 9  # letters from which two edits are allowed
 TYPO_FEW = 2  # a word found in this many fiches or fewer "matches almost nothing"
 TYPO_WORDS = 3  # corrections kept (the closest, then the most frequent)
 TYPO_MORE = 10  # a word found in a fiche or two: corrected towards words in 10× more
+TYPO_PER_QUERY = 3  # words corrected at most in one query (each costs a scan of the words)
+ACRONYM_LETTERS = 5  # a word in capitals this long or shorter is an acronym: never corrected
 MAX_FORM_WORDS = 8
 PREFIX_MARK = "~prefix"
 TYPO_MARK = "~typo"
@@ -159,7 +161,9 @@ def widen(
     if node is None or node == NONE:
         return Widened(node, node)
     index = glossary_index(glossary) if glossary is not None and glossary.items else None
-    ctx = _Context(gen, reader, index, _last_word(parsed.source), force_prefix)
+    # A query cut at its length limit may end inside a word: no word start then.
+    last = _last_word(parsed.source) if len(parsed.text) < MAX_QUERY_CHARS else ""
+    ctx = _Context(gen, reader, index, last, force_prefix)
     widened = _walk(node, ctx)
     if widened == node:
         return Widened(node, node)
@@ -300,10 +304,12 @@ def _one_word(node: Node, ctx: _Context) -> Node:
     term, typed = str(node[1]), str(node[2])
     word = typed
     parts = WORD_RE.findall(typed)
+    elided = False
     if len(parts) > 1 and stem(parts[-1]) == term:
         word = parts[-1]  # the last word of a hyphenated one ("micro-fer"): a word start
+        elided = all(not stem(p) for p in parts[:-1])  # "l'accompagnemnet": a typo too
     folded = fold(word)
-    if not term or not folded.isalpha() or (word.isupper() and len(word) > 1):
+    if not term or not folded.isalpha() or (word.isupper() and 1 < len(word) <= ACRONYM_LETTERS):
         return node  # unknown, or an acronym in capitals: never corrected
     lexicons = ctx.gen.lexicons(ctx.reader)
     if (
@@ -314,12 +320,12 @@ def _one_word(node: Node, ctx: _Context) -> Node:
         widened = _word_start(node, folded, lexicons, ctx, word)
         if widened is not None:
             return widened
-    if word != typed:
+    if word != typed and not elided:
         return node  # a word inside a hyphenated one is not corrected
-    if len(folded) >= TYPO_MIN:
+    if len(folded) >= TYPO_MIN and len(ctx.corrections) < TYPO_PER_QUERY:
         found = ctx.gen.stem(ctx.reader, term).bits.bit_count()
         if found <= TYPO_FEW:
-            widened = _typo(node, folded, found, lexicons, ctx)
+            widened = _typo(node, folded, found, lexicons, ctx, word)
             if widened is not None:
                 return widened
     return node
@@ -347,31 +353,36 @@ def _word_start(
 
 
 def _typo(
-    node: Node, folded: str, found: int, lexicons: list[lexicon.SegmentWords], ctx: _Context
+    node: Node,
+    folded: str,
+    found: int,
+    lexicons: list[lexicon.SegmentWords],
+    ctx: _Context,
+    word: str,
 ) -> Node | None:
     distance = 2 if len(folded) >= TYPO_TWO_EDITS else 1
     candidates = lexicon.within(lexicons, folded, distance)
     own = candidates.pop(folded, 0)
     scored = []
-    for word, frequency in candidates.items():
-        if word in STOP_WORDS or not word.isalpha() or frequency <= own:
+    for candidate, frequency in candidates.items():
+        if candidate in STOP_WORDS or not candidate.isalpha() or frequency <= own:
             continue
-        term = stem(word)
+        term = stem(candidate)
         if not term or term == node[1]:
             continue
         bits = ctx.gen.stem(ctx.reader, term).bits
         if bits.bit_count() <= found * TYPO_MORE:
             continue  # a rare word that exists: corrected only towards a far more common one
-        scored.append((_edits(folded, word), -frequency, word, term))
+        scored.append((_edits(folded, candidate), -frequency, candidate, term))
     if not scored:
         return None
     scored.sort()
     closest = scored[0][0]
     terms: dict[str, str] = {}
-    for edits, _, word, term in scored:
+    for edits, _, candidate, term in scored:
         if edits == closest and term not in terms and len(terms) < TYPO_WORDS:
-            terms[term] = word
-    ctx.corrections[str(node[2])] = scored[0][2]
+            terms[term] = candidate
+    ctx.corrections[word] = scored[0][2]
     ctx.quoted.append(str(node[2]))
     return ("or", (node, *(("stem", t, TYPO_MARK) for t in terms)))
 
@@ -380,14 +391,18 @@ def _edits(a: str, b: str) -> int:
     return int(OSA.distance(a, b))
 
 
-def _replace_word(text: str, word: str, by: str) -> str:
+def _outside_quotes(text: str, word: str, by: str) -> str:
+    """Every whole-word occurrence of `word` outside quotes replaced by `by`."""
     pattern = re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)")
-    return pattern.sub(lambda _: by, text, count=1)
+    pieces = text.split('"')
+    for i in range(0, len(pieces), 2):  # even pieces lie outside quotes
+        pieces[i] = pattern.sub(lambda _: by, pieces[i])
+    return '"'.join(pieces)
 
 
 def _corrected_text(text: str, corrections: dict[str, str]) -> str:
     for typed, corrected in corrections.items():
-        text = _replace_word(text, typed, corrected)
+        text = _outside_quotes(text, typed, corrected)
     return text
 
 
@@ -396,6 +411,6 @@ def _exact_text(text: str, quoted: list[str]) -> str | None:
     if not quoted:
         return None
     out = text
-    for word in dict.fromkeys(quoted):
-        out = _replace_word(out, word, f'"{word}"')
+    for word in sorted(dict.fromkeys(quoted), key=len, reverse=True):
+        out = _outside_quotes(out, word, f'"{word}"')
     return out

@@ -22,6 +22,7 @@ from resource_centre.db import read_session
 from resource_centre.glossary import EMPTY, Glossary, glossary_stamp, load_glossary
 from resource_centre.models import WriteUp
 from resource_centre.rendering import plain_text
+from resource_centre.search.expand import glossary_index
 from resource_centre.search.indexer import IndexUnavailable, SearchIndex
 from resource_centre.search.labels import Labels, load_labels
 from resource_centre.search.query import more_like_this, run
@@ -207,6 +208,8 @@ class SearchService:
                     or started - self._glossary_full_at > GLOSSARY_FULL_SECONDS
                 ):
                     glossary = load_glossary(session)
+            if glossary is not None and glossary.version != self._glossary.version:
+                glossary_index(glossary)  # the query side's forms, built here, not in a search
         except Exception:  # searches go on with the glossary they have (empty at first)
             log.warning("the glossary could not be read", exc_info=True)
             with self._lock:

@@ -289,6 +289,13 @@ class Parsed:
     source: str = ""
 
 
+def _only_words(text: str) -> bool:
+    """Whether a query is one word or more, without operator, phrase, group or exclusion."""
+    return is_plain_words(text) or (
+        len(text.split()) == 1 and not any(c in text for c in '"()') and text[0] not in "-+"
+    )
+
+
 def _capital_stop_words(text: str) -> tuple[str, list[tuple[str, str]]]:
     """Take the stop words typed in capitals ("AI") out of a text, outside quotes.
 
@@ -348,7 +355,10 @@ def parse(parsers: Mapping[str, qparser.QueryParser], raw: str, group: str = "an
         notices.append(f"Votre recherche a été raccourcie à {MAX_QUERY_CHARS} caractères.")
     if not text:
         return Parsed(None, "", notices)
-    source, capitals = _capital_stop_words(rewrite_signs(text))
+    source = rewrite_signs(text)
+    capitals: list[tuple[str, str]] = []
+    if _only_words(text):  # with operators, phrases or groups: dropped, as any stop word
+        source, capitals = _capital_stop_words(source)
     node: Node | None
     if not source.strip():
         node = None

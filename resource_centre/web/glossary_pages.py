@@ -37,7 +37,9 @@ FIELD_LABELS = {
     "definition": "Définition",
 }
 # Ids of the layout that an entry's anchor must not take.
-_RESERVED_IDS = frozenset({"contenu", "annonce", "erreurs", "recherche"})
+_RESERVED_IDS = frozenset(
+    {"contenu", "annonce", "erreurs", "recherche", "q", "q-aide", "q-suggestions", "q-etat"}
+)
 # Bounds of the posted fields, far above the rules (which give French messages): beyond
 # them the request is refused whole.
 _TEXT = Annotated[str, Form(max_length=10_000)]
@@ -58,7 +60,7 @@ def anchors(entries: list[GlossaryEntry]) -> list[Shown]:
     taken: set[str] = set()
     for entry in entries:
         base = slugify(entry.term, max_length=60) or "terme"
-        if base in _RESERVED_IDS or base.startswith("lettre-"):
+        if base in _RESERVED_IDS or base.startswith(("lettre-", "titre-")):
             base = f"terme-{base}"
         anchor, n = base, 2
         while anchor in taken:

@@ -92,7 +92,13 @@ def _quiet_search(search: SearchService, request: SearchRequest) -> SearchResult
     """Run a search that is not the user's own (hints, counts): not logged."""
     try:
         with search.index.searching() as searcher:
-            return run(searcher, request, labels=search.labels(), body_text=None)
+            return run(
+                searcher,
+                request,
+                labels=search.labels(),
+                body_text=None,
+                glossary=search.glossary(),
+            )
     except IndexUnavailable:
         return None
 

@@ -97,6 +97,7 @@ def test_the_glossary_version_is_part_of_the_cached_result(find: Any) -> None:
         ("lavreie", "laverie-solidaire-saint-denis", "laverie"),  # transposition: one edit
         ("ressourcrie", "ressourcerie-lure", "ressourcerie"),
         ("ressuorcreie", "ressourcerie-lure", "ressourcerie"),  # 2 edits from 9 letters
+        ("LAVRIE", "laverie-solidaire-saint-denis", "laverie"),  # capitals, but no acronym
     ],
 )
 def test_a_typo_within_the_allowed_edits_is_corrected(
@@ -114,7 +115,7 @@ def test_a_typo_within_the_allowed_edits_is_corrected(
         "lavxrix",  # 2 edits in a word of 7 letters
         "maverie",  # the first letter is kept
         "lavri",  # 2 edits below 9 letters (and not a word start of anything)
-        "LAVRIE",  # capitals: an acronym, never corrected
+        "LVRIE",  # five capitals or fewer: an acronym, never corrected
         '"lavrie"',  # in quotes
     ],
 )
@@ -174,3 +175,30 @@ def test_a_long_query_lists_fiches_with_some_words_after_those_with_all(find: An
     two = find("laverie machine", glossary=None)  # two words: all of them, nothing else
     assert [h.slug for h in two.hits] == ["laverie-solidaire-saint-denis"]
     assert two.notices == []
+
+
+def test_an_elided_word_is_corrected(find: Any) -> None:
+    results = find("d'insertoin")
+    assert results.total > 0
+    assert "Résultats pour « d'insertion »." in results.notices
+    assert results.exact_query == '"d\'insertoin"'
+
+
+def test_the_exact_query_quotes_every_occurrence_outside_quotes(find: Any) -> None:
+    results = find('"laverie solidaire" lavrie lavrie')
+    assert results.exact_query == '"laverie solidaire" "lavrie" "lavrie"'
+    assert 'Résultats pour « "laverie solidaire" laverie laverie ».' in results.notices
+    again = find(results.exact_query)
+    assert again.exact_query is None
+
+
+def test_capitals_stop_words_keep_operators_working(find: Any) -> None:
+    plain = find("laverie", glossary=None)
+    assert find("laverie -AI").total == plain.total  # "-AI": dropped, as any stop word
+    assert find("laverie OU AI").total == plain.total
+    assert find("(AI OU LA) laverie").total == plain.total
+
+
+def test_word_starts_are_not_taken_from_a_query_cut_at_its_limit(find: Any) -> None:
+    results = find("laverie " * 40)
+    assert not any(n.startswith("Mots commençant") for n in results.notices)
