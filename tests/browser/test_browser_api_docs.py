@@ -22,6 +22,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 OPERATIONS = {
     "/api/writeups",
     "/api/writeups/{slug}",
+    "/api/suggest",
     "/api/taxonomy",
     "/api/regies",
     "/api/health",
