@@ -20,6 +20,7 @@ widening adds a French notice, and `exact` is the query that searches what was t
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -130,6 +131,7 @@ class Widened:
     exact: str | None = None
     corrected: bool = False
     prefixed: bool = False
+    added: frozenset[str] = frozenset()  # the index's (folded) words named in the notices
 
 
 @dataclass
@@ -143,6 +145,7 @@ class _Context:
     prefixes: list[str] = field(default_factory=list)  # "« compo » : compost, …"
     corrections: dict[str, str] = field(default_factory=dict)  # typed → corrected
     quoted: list[str] = field(default_factory=list)  # typed words to quote in `exact`
+    added: set[str] = field(default_factory=set)  # folded words named in the notices
 
 
 def widen(
@@ -181,6 +184,7 @@ def widen(
         _exact_text(parsed.text, ctx.quoted),
         bool(ctx.corrections),
         bool(ctx.prefixes),
+        frozenset(ctx.added),
     )
 
 
@@ -347,6 +351,7 @@ def _word_start(
     if not terms:
         return None
     shown = ", ".join(list(terms.values())[:4])
+    ctx.added.update(list(terms.values())[:4])
     ctx.prefixes.append(f"« {word} » : {shown}")
     ctx.quoted.append(str(node[2]))
     return ("or", (node, *(("stem", t, PREFIX_MARK) for t in terms)))
@@ -383,6 +388,7 @@ def _typo(
         if edits == closest and term not in terms and len(terms) < TYPO_WORDS:
             terms[term] = candidate
     ctx.corrections[word] = scored[0][2]
+    ctx.added.add(scored[0][2])
     ctx.quoted.append(str(node[2]))
     return ("or", (node, *(("stem", t, TYPO_MARK) for t in terms)))
 
@@ -413,4 +419,26 @@ def _exact_text(text: str, quoted: list[str]) -> str | None:
     out = text
     for word in sorted(dict.fromkeys(quoted), key=len, reverse=True):
         out = _outside_quotes(out, word, f'"{word}"')
+    return out
+
+
+_MARKED = re.compile(r"<mark>([^<]{1,100})</mark>")
+
+
+def with_accents(notices: list[str], added: frozenset[str], marked: list[str]) -> list[str]:
+    """The notices with the index's folded words ("epicerie") written as the fiches write
+    them ("épicerie"), taken from the highlighted words of the results when they hold one."""
+    if not added:
+        return notices
+    shown: dict[str, str] = {}
+    for text in marked:
+        for surface in _MARKED.findall(html.unescape(text)):
+            key = fold(surface)
+            if key in added and key not in shown:
+                shown[key] = surface.lower() if surface[1:].islower() else surface
+    if not shown:
+        return notices
+    out = []
+    for notice in notices:
+        out.append(WORD_RE.sub(lambda m: shown.get(m.group(), m.group()), notice))
     return out

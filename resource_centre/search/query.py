@@ -24,7 +24,7 @@ from typing import Any
 
 from resource_centre.glossary import Glossary
 from resource_centre.search.caches import Core, Generation, clear_caches, generation, warm_up
-from resource_centre.search.expand import Widened, widen
+from resource_centre.search.expand import Widened, widen, with_accents
 from resource_centre.search.facets import facet_counts, label_facets
 from resource_centre.search.highlight import FicheBodies, hits
 from resource_centre.search.matching import Evaluator
@@ -234,6 +234,9 @@ def _search(
             ranked = [(d, None) for d in by_order(gen, order, matched, end)[start:end]]
 
     cards = hits(searcher, gen, ranked, stems, body_text, sections=sections)
+    if widened.added:  # "Résultats pour « épicerie »", as the fiches write it
+        marked = [text for card in cards for text in card.highlights.values()]
+        notices = with_accents(notices, widened.added, marked)
     return Core(
         hits=cards,
         total=total,

@@ -202,3 +202,10 @@ def test_capitals_stop_words_keep_operators_working(find: Any) -> None:
 def test_word_starts_are_not_taken_from_a_query_cut_at_its_limit(find: Any) -> None:
     results = find("laverie " * 40)
     assert not any(n.startswith("Mots commençant") for n in results.notices)
+
+
+def test_notices_write_the_corrected_word_as_the_fiches_do(find: Any) -> None:
+    results = find("ressourcrie")  # the index holds "ressourcerie", folded
+    assert "Résultats pour « ressourcerie »." in results.notices
+    results = find("economei circulaire")  # "économie" in the fiche: accents come back
+    assert "Résultats pour « économie circulaire »." in results.notices
