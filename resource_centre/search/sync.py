@@ -47,6 +47,9 @@ class IndexSync:
         self._seen: tuple[Any, ...] | None = None  # journal head and index directory stamp
         self._last_activity = time.monotonic()
         self._merged_since_change = False
+        # Whether the search caches have been built once (generation, the index's words,
+        # the titles of suggestions): until then /api/health says "degraded".
+        self.warmed = False
         self.repeated_ranges = 0  # journal ranges this process applied more than once
         self.last_repeat = 0.0  # time.monotonic() of the last one
 
@@ -145,6 +148,7 @@ class IndexSync:
                     built = warm_up(searcher)
                     completion.warm_up(searcher)  # the titles of search-as-you-type
                 self._freeze(built)
+                self.warmed = True
                 self.last_error = None
             except Exception as exc:  # keep serving; report and retry at the next poll
                 if self.last_error != str(exc):

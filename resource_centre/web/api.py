@@ -493,7 +493,8 @@ class Health(BaseModel):
     summary="État du service (supervision)",
     description=(
         "`ok` quand ce processus répond et que son index de recherche est à jour de la base "
-        "de données ; `degraded` sinon (l'index rattrape son retard)."
+        "de données ; `degraded` sinon (l'index rattrape son retard, ou ses caches de "
+        "recherche se construisent au démarrage)."
     ),
     responses={200: examples.json_example(examples.HEALTH)},
 )
@@ -501,8 +502,10 @@ def health(request: Request, index: IndexDep) -> Health:
     """Whether this worker answers, how far its index has applied the journal, and
     whether its searches take the fast path (Whoosh internals read directly).
 
-    Degraded while the index lags the journal, and for a while after this worker's sync
-    applied the same journal range twice (a sign that its searchers miss commits).
+    Degraded while the index lags the journal, until the sync thread has built the search
+    caches once (a worker that says "ok" answers its first searches at full speed), and for
+    a while after this worker's sync applied the same journal range twice (a sign that its
+    searchers miss commits).
     """
     try:
         applied: int | None = index.applied_id()
@@ -511,7 +514,12 @@ def health(request: Request, index: IndexDep) -> Health:
     latest = index.latest_journal_id()
     sync = getattr(request.app.state, "sync", None)
     repeating = bool(sync is not None and sync.repeating)
-    status = "ok" if applied is not None and applied >= latest and not repeating else "degraded"
+    warming = sync is not None and not getattr(sync, "warmed", True)
+    status = (
+        "ok"
+        if applied is not None and applied >= latest and not repeating and not warming
+        else "degraded"
+    )
     return Health(
         status=status, worker=os.getpid(), index_journal_id=applied,
         database_journal_id=latest, search_fast_path=fast_path_enabled(),
