@@ -44,7 +44,7 @@ TYPO_TWO_EDITS = 9  # letters from which two edits are allowed
 TYPO_FEW = 2  # a word found in this many fiches or fewer "matches almost nothing"
 TYPO_WORDS = 3  # corrections kept (the closest, then the most frequent)
 TYPO_MORE = 10  # a word found in a fiche or two: corrected towards words in 10× more
-TYPO_PER_QUERY = 3  # words corrected at most in one query (each costs a scan of the words)
+TYPO_TRIES = 6  # words looked up for a correction at most in one query (each scans words)
 ACRONYM_LETTERS = 5  # a word in capitals this long or shorter is an acronym: never corrected
 MAX_FORM_WORDS = 8
 PREFIX_MARK = "~prefix"
@@ -146,6 +146,7 @@ class _Context:
     corrections: dict[str, str] = field(default_factory=dict)  # typed → corrected
     quoted: list[str] = field(default_factory=list)  # typed words to quote in `exact`
     added: set[str] = field(default_factory=set)  # folded words named in the notices
+    typo_tries: int = 0
 
 
 def widen(
@@ -326,9 +327,10 @@ def _one_word(node: Node, ctx: _Context) -> Node:
             return widened
     if word != typed and not elided:
         return node  # a word inside a hyphenated one is not corrected
-    if len(folded) >= TYPO_MIN and len(ctx.corrections) < TYPO_PER_QUERY:
+    if len(folded) >= TYPO_MIN and ctx.typo_tries < TYPO_TRIES:
         found = ctx.gen.stem(ctx.reader, term).bits.bit_count()
         if found <= TYPO_FEW:
+            ctx.typo_tries += 1
             widened = _typo(node, folded, found, lexicons, ctx, word)
             if widened is not None:
                 return widened

@@ -36,6 +36,7 @@ from resource_centre.search.schema import META_SLUG
 from resource_centre.search.suggest import suggest
 from resource_centre.search.textquery import (
     NONE,
+    Parsed,
     is_plain_words,
     parse,
     plain_words,
@@ -123,7 +124,7 @@ def _search(
     evaluator = Evaluator(searcher, gen, sections)
     parsed = parse(gen.parsers, request.q)
     notices.extend(parsed.notices)
-    widened = widen(parsed, gen, evaluator.reader, glossary)
+    widened = _widen(parsed, gen, evaluator.reader, glossary)
     node, strict_node = widened.node, widened.strict
 
     if node is None:
@@ -166,7 +167,7 @@ def _search(
     if not total and node not in (None, NONE) and not widened.prefixed:
         # Nothing found: the last word may be the start of a longer one although it is a
         # word itself ("micro-fer": "fer" is a word, "ferme" was meant).
-        started = widen(parsed, gen, evaluator.reader, glossary, force_prefix=True)
+        started = _widen(parsed, gen, evaluator.reader, glossary, force_prefix=True)
         if started.prefixed and started.node is not None:
             started_bits = evaluator.bits(started.node)
             if restrict(started_bits, None):
@@ -194,7 +195,7 @@ def _search(
         all_words = matched
         or_parsed = parse(gen.parsers, parsed.text, group="or")
         if or_parsed.node is not None:
-            or_widened = widen(or_parsed, gen, evaluator.reader, glossary)
+            or_widened = _widen(or_parsed, gen, evaluator.reader, glossary)
             or_node = or_widened.node
             or_text_bits = evaluator.bits(or_node) if or_node else 0
             or_matched = restrict(or_text_bits, None)
@@ -246,6 +247,22 @@ def _search(
         exact_query=widened.exact,
         typed_total=typed_total,
     )
+
+
+def _widen(
+    parsed: Parsed,
+    gen: Generation,
+    reader: Any,
+    glossary: Glossary | None,
+    *,
+    force_prefix: bool = False,
+) -> Widened:
+    """`expand.widen`, or the query as typed if widening fails (it is a help, not a need)."""
+    try:
+        return widen(parsed, gen, reader, glossary, force_prefix=force_prefix)
+    except Exception:  # e.g. an odd word the edit distance cannot take: search as typed
+        logger.warning("query widening failed for %r", parsed.text, exc_info=True)
+        return Widened(parsed.node, parsed.node)
 
 
 def _counter(
