@@ -307,11 +307,11 @@ def _inline(value: Any) -> str:
     return text.removesuffix("\n...\n").removesuffix("\n")
 
 
-def _folded(text: str, width: int = 86) -> str:
+def _folded(text: str, width: int = 86, indent: str = "  ") -> str:
     """A paragraph as a folded block (`>-`) wrapped at `width`, if that loads back exactly."""
     if text and "\n" not in text and "  " not in text and "\t" not in text and text == text.strip():
         lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
-        block = ">-\n" + "\n".join(f"  {line}" for line in lines)
+        block = ">-\n" + "\n".join(f"{indent}{line}" for line in lines)
         try:
             if yaml.safe_load(f"s: {block}\n") == {"s": text}:
                 return block

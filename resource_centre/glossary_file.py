@@ -8,7 +8,6 @@ term, definitions as folded paragraphs. The database side is `corpus.py`.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from resource_centre.corpus_format import (
     Problem,
     _compose,
     _construct,
+    _folded,
     _inline,
     _yaml_problem,
     dump_yaml,
@@ -145,14 +145,6 @@ def render_glossary(items: Iterable[GlossaryItem]) -> str:
     return text
 
 
-def _paragraph(text: str, width: int = 88) -> str:
+def _paragraph(text: str) -> str:
     """A definition as a folded block under a list item's key, or inline when it must be."""
-    if text and "\n" not in text and "  " not in text and text == text.strip():
-        lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
-        block = ">-\n" + "\n".join(f"    {line}" for line in lines)
-        try:
-            if yaml.safe_load(f"d: {block}\n") == {"d": text}:
-                return block
-        except yaml.YAMLError:
-            pass
-    return _inline(text)
+    return _folded(text, 88, "    ")
