@@ -47,6 +47,7 @@ TYPO_MORE = 10  # a word found in a fiche or two: corrected towards words in 10�
 TYPO_TRIES = 6  # words looked up for a correction at most in one query (each scans words)
 ACRONYM_LETTERS = 5  # a word in capitals this long or shorter is an acronym: never corrected
 MAX_FORM_WORDS = 8
+GLOSSARY_NOTICE = "Recherche élargie : "
 PREFIX_MARK = "~prefix"
 TYPO_MARK = "~typo"
 
@@ -175,7 +176,7 @@ def widen(
     if ctx.corrections:
         notices.append(f"Résultats pour « {_corrected_text(parsed.text, ctx.corrections)} ».")
     if ctx.expanded:
-        notices.append("Recherche élargie : " + " ; ".join(ctx.expanded) + ".")
+        notices.append(GLOSSARY_NOTICE + " ; ".join(ctx.expanded) + ".")
     if ctx.prefixes:
         notices.append("Mots commençant par " + " ; ".join(ctx.prefixes) + ".")
     return Widened(

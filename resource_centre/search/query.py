@@ -18,13 +18,14 @@ exclusion) finds nothing, the words are ORed instead and a notice says so.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from resource_centre.glossary import Glossary
 from resource_centre.search.caches import Core, Generation, clear_caches, generation, warm_up
-from resource_centre.search.expand import Widened, widen, with_accents
+from resource_centre.search.expand import GLOSSARY_NOTICE, Widened, widen, with_accents
 from resource_centre.search.facets import facet_counts, label_facets
 from resource_centre.search.highlight import FicheBodies, hits
 from resource_centre.search.matching import Evaluator
@@ -175,6 +176,19 @@ def _search(
                 node, strict_node = started.node, started.strict
                 matched = restrict(text_bits, None)
                 total = matched.bit_count()
+
+    if not total and (widened.corrected or widened.prefixed):
+        # Nothing found even so (a section or a filter rules the corrections out): no word
+        # about corrections; what the glossary added is still said.
+        kept = [n for n in widened.notices if n.startswith(GLOSSARY_NOTICE)]
+        widened = dataclasses.replace(
+            widened,
+            notices=kept,
+            exact=widened.exact if kept else None,
+            corrected=False,
+            prefixed=False,
+            added=frozenset(),
+        )
 
     suggestion = None
     if node is not None and total < SUGGEST_BELOW and not widened.corrected:

@@ -209,3 +209,12 @@ def test_notices_write_the_corrected_word_as_the_fiches_do(find: Any) -> None:
     assert "Résultats pour « ressourcerie »." in results.notices
     results = find("economei circulaire")  # "économie" in the fiche: accents come back
     assert "Résultats pour « économie circulaire »." in results.notices
+
+
+def test_no_word_of_a_correction_that_finds_nothing(find: Any) -> None:
+    # "lavrie" → laverie, but no laverie fiche is in the "cadre-de-vie" theme.
+    results = find("lavrie", filters={"theme": ["cadre-de-vie"]})
+    assert results.total == 0
+    assert not any(n.startswith("Résultats pour") for n in results.notices)
+    assert results.exact_query is None
+    assert find("lavrie").total > 0
