@@ -247,11 +247,13 @@ class SearchService:
         return request_from_params(params, self.known())
 
     def search(
-        self, request: SearchRequest, *, source: str = "web", token: str = ""
+        self, request: SearchRequest, *, source: str = "web", token: str = "", quiet: bool = False
     ) -> SearchResults:
         """Run a search; an unavailable index gives an empty result with a notice.
 
         `token` goes into the search log and into result links, to count opened results.
+        `quiet`: a search that is not the user's own (hints, counts): neither logged nor
+        given body extracts.
         """
         started = time.perf_counter()
         try:
@@ -260,13 +262,13 @@ class SearchService:
                     searcher,
                     request,
                     labels=self.labels(),
-                    body_text=self.bodies,
+                    body_text=None if quiet else self.bodies,
                     glossary=self.glossary(),
                 )
         except IndexUnavailable:
             return empty_results(request, [*request.notices, INDEX_UNAVAILABLE], unavailable=True)
         elapsed = (time.perf_counter() - started) * 1000
-        if request.q.strip() or request.filters:
+        if not quiet and (request.q.strip() or request.filters):
             found = results.total if results.typed_total is None else results.typed_total
             self.log.add(request, found, elapsed, source, token)
         return results

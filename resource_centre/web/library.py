@@ -19,8 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from resource_centre import radar
 from resource_centre.models import Regie, WriteUp
 from resource_centre.ratelimit import RateLimiter, allow_shared, shared_limiter
-from resource_centre.search.indexer import IndexUnavailable
-from resource_centre.search.query import run
 from resource_centre.search.request import SearchRequest
 from resource_centre.search.results import FacetValue, Hit, SearchResults
 from resource_centre.search.service import SearchService, empty_results
@@ -90,17 +88,8 @@ def _page(request: Request, template: str, context: dict[str, Any], status: int 
 
 def _quiet_search(search: SearchService, request: SearchRequest) -> SearchResults | None:
     """Run a search that is not the user's own (hints, counts): not logged."""
-    try:
-        with search.index.searching() as searcher:
-            return run(
-                searcher,
-                request,
-                labels=search.labels(),
-                body_text=None,
-                glossary=search.glossary(),
-            )
-    except IndexUnavailable:
-        return None
+    results = search.search(request, quiet=True)
+    return None if results.unavailable else results
 
 
 def _aware(value: datetime) -> datetime:
