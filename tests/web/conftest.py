@@ -19,18 +19,18 @@ from resource_centre.web.app import create_app
 from tests.conftest import TEST_KNOWLEDGE
 
 
-def build_settings(tmp_path: Path, **extra: object) -> Settings:
+def build_settings(tmp_path: Path, knowledge: Path = TEST_KNOWLEDGE, **extra: object) -> Settings:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'web.db'}",
         index_dir=tmp_path / "index",
         data_dir=tmp_path / "data",
-        knowledge_dir=TEST_KNOWLEDGE,
+        knowledge_dir=knowledge,
         index_poll_seconds=0.05,
         **extra,
     )
     engine = make_engine(settings.database_url)
     migrate(engine)
-    report = import_corpus(engine, TEST_KNOWLEDGE)
+    report = import_corpus(engine, knowledge)
     assert report.ok, report.problems
     engine.dispose()
     return settings

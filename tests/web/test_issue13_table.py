@@ -8,17 +8,14 @@ tests/data/relevance.yaml (the judged set of tests/search/test_relevance.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from resource_centre.config import Settings
-from resource_centre.corpus import import_corpus
-from resource_centre.db import make_engine, migrate
 from resource_centre.web.app import create_app
 from tests.conftest import DEMO_KNOWLEDGE, ROOT
+from tests.web.conftest import build_settings
 
 JUDGED = ROOT / "tests" / "data" / "relevance.yaml"
 ROWS = [e for e in yaml.safe_load(JUDGED.read_text(encoding="utf-8")) if e.get("table")]
@@ -29,19 +26,7 @@ FAILING_TODAY: set[str] = set()  # QPV, HLM, EPCI and deux-roues failed before t
 
 @pytest.fixture(scope="module")
 def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    tmp: Path = tmp_path_factory.mktemp("issue13")
-    settings = Settings(
-        database_url=f"sqlite:///{tmp / 'web.db'}",
-        index_dir=tmp / "index",
-        data_dir=tmp / "data",
-        knowledge_dir=DEMO_KNOWLEDGE,
-        index_poll_seconds=0.05,
-    )
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    report = import_corpus(engine, DEMO_KNOWLEDGE)
-    assert report.ok, report.problems
-    engine.dispose()
+    settings = build_settings(tmp_path_factory.mktemp("issue13"), knowledge=DEMO_KNOWLEDGE)
     # The context manager runs the lifespan: index created and caught up, sync thread on.
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
