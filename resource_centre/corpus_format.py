@@ -10,6 +10,7 @@ side (import, export, manifest) is `corpus.py`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from typing import Any
 
 import yaml
 
+from resource_centre.attachments import KINDS as ATTACHMENT_KINDS
+from resource_centre.attachments import MAX_BYTES as ATTACHMENT_MAX_BYTES
+from resource_centre.attachments import MAX_PER_FICHE
+from resource_centre.figures import check_figures
 from resource_centre.taxonomy import (
     REGIE_KINDS,
     SECTION_BY_FOLDED_HEADING,
@@ -28,10 +33,18 @@ from resource_centre.taxonomy import (
     VOCABULARY_NAMES,
     fold,
 )
-from resource_centre.writeups import SLUG_RE, FicheData, Known, normalized, validate
+from resource_centre.writeups import (
+    SLUG_RE,
+    AttachmentRef,
+    FicheData,
+    Known,
+    normalized,
+    validate,
+)
 
 FRONT_MATTER_KEYS: tuple[str, ...] = (
     "title",
+    "kind",
     "regie",
     "themes",
     "activity",
@@ -43,8 +56,16 @@ FRONT_MATTER_KEYS: tuple[str, ...] = (
     "status",
     "featured",
     "published_at",
+    "figures",
+    "attachments",
+    "interview_requested",
     "summary",
+    "network_note",
 )
+# Keys written only when they hold something other than their default.
+OPTIONAL_KEYS = frozenset({"kind", "figures", "attachments", "interview_requested", "network_note"})
+# An attachment's file name in `fiches/<slug>/`: lower case, digits, dots and dashes.
+ATTACHMENT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9]+)+$")
 # Front matter keys that hold lists: the multi-valued vocabularies, and the partners.
 LIST_KEYS = frozenset({*(v.field for v in VOCABULARIES if v.multiple), "partners"})
 REGIE_KEYS: tuple[str, ...] = ("slug", "name", "kind", "city", "department", "region")
@@ -142,7 +163,7 @@ def parse_fiche(path: Path, text: str, known: Known) -> tuple[FicheData | None, 
         return key_lines[key]
 
     data = FicheData(slug=slug)
-    text_fields = ("title", "summary")
+    text_fields = ("title", "summary", "network_note")
     for key in text_fields:
         value = values.get(key)
         if value is None:
@@ -189,6 +210,25 @@ def parse_fiche(path: Path, text: str, known: Known) -> tuple[FicheData | None, 
             problem(line_of("featured"), "« featured » doit valoir true ou false")
         else:
             data.featured = values["featured"]
+    if "kind" in values and values["kind"] is not None:
+        data.kind = values["kind"] if isinstance(values["kind"], str) else repr(values["kind"])
+    if values.get("interview_requested") is not None:
+        if not isinstance(values["interview_requested"], bool):
+            problem(
+                line_of("interview_requested"), "« interview_requested » doit valoir true ou false"
+            )
+        else:
+            data.interview_requested = values["interview_requested"]
+    if values.get("figures") is not None:
+        schemes = known.terms.get("schemes", frozenset())
+        for where, reason in check_figures(values["figures"], schemes):
+            problem(_line_in_mapping(value_nodes["figures"], where, offset), reason)
+        if isinstance(values["figures"], dict):
+            data.figures = values["figures"]
+    if values.get("attachments") is not None:
+        data.attachments = _attachments(
+            path, slug, values["attachments"], value_nodes["attachments"], offset, problem
+        )
     published = values.get("published_at")
     if published is not None:
         if isinstance(published, dt.datetime) or not isinstance(published, dt.date):
@@ -207,7 +247,7 @@ def parse_fiche(path: Path, text: str, known: Known) -> tuple[FicheData | None, 
         if key in key_lines and key_lines[key] in {p.line for p in problems}
     }
     for name, message in validate(data, known).items():
-        if name == "slug" or name in reported:
+        if name == "slug" or name in reported or (name == "figures" and "figures" in values):
             continue  # already reported (file name, or the value's type)
         if name in SECTION_BY_KEY:
             line = section_lines.get(name, end + 2)
@@ -221,6 +261,75 @@ def parse_fiche(path: Path, text: str, known: Known) -> tuple[FicheData | None, 
     if problems:
         return None, sorted(problems, key=lambda p: p.line)
     return data, []
+
+
+def _line_in_mapping(node: yaml.Node, where: tuple[str, ...], offset: int) -> int:
+    """The line of the value at `where` (keys of nested mappings) inside `node`."""
+    line = node.start_mark.line + 1 + offset
+    for key in where:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+        if found is None:
+            break
+        node = found
+        line = node.start_mark.line + 1 + offset
+    return line
+
+
+def _attachments(
+    path: Path, slug: str, value: Any, node: yaml.Node, offset: int, problem: Any
+) -> list[AttachmentRef]:
+    """The `attachments` list: each {file, title}, the file lying in `fiches/<slug>/`."""
+    line = node.start_mark.line + 1 + offset
+    if not isinstance(value, list) or not isinstance(node, yaml.SequenceNode):
+        problem(line, "« attachments » doit être une liste de {file: NOM, title: TEXTE}")
+        return []
+    if len(value) > MAX_PER_FICHE:
+        problem(line, f"trop de pièces jointes ({len(value)}, {MAX_PER_FICHE} au plus)")
+    refs: list[AttachmentRef] = []
+    seen: set[str] = set()
+    for item, item_node in zip(value, node.value, strict=True):
+        at = item_node.start_mark.line + 1 + offset
+        if (
+            not isinstance(item, dict)
+            or set(item) - {"file", "title"}
+            or not isinstance(item.get("file"), str)
+            or not isinstance(item.get("title", ""), str)
+        ):
+            problem(at, "pièce jointe invalide : attendu {file: NOM, title: TEXTE}")
+            continue
+        name, title = item["file"], (item.get("title") or "").strip()
+        extension = Path(name).suffix.lower()
+        folder = f"fiches/{slug}/"
+        if not ATTACHMENT_NAME_RE.match(name) or len(name) > 120:
+            problem(
+                at,
+                f"nom de pièce jointe invalide « {name} » : minuscules sans accents, chiffres, "
+                "tirets et points",
+            )
+        elif extension not in ATTACHMENT_KINDS:
+            problem(at, f"type de pièce jointe non accepté « {extension} » ({name})")
+        elif name in seen:
+            problem(at, f"pièce jointe « {name} » en double")
+        elif not title:
+            problem(at, f"pièce jointe « {name} » : le titre (title) est obligatoire")
+        elif len(title) > 200:
+            problem(at, f"pièce jointe « {name} » : titre trop long (200 caractères au plus)")
+        else:
+            file = path.parent / slug / name
+            try:
+                size = file.stat().st_size if file.is_file() else None
+            except OSError:
+                size = None
+            if size is None:
+                problem(at, f"pièce jointe introuvable : {folder}{name}")
+            elif size > ATTACHMENT_MAX_BYTES:
+                problem(at, f"pièce jointe trop lourde : {folder}{name} (10 Mo au plus)")
+            else:
+                refs.append(AttachmentRef(file=name, title=title))
+        seen.add(name)
+    return refs
 
 
 def _line_of_value(node: yaml.Node, message: str, offset: int) -> int | None:
@@ -288,9 +397,18 @@ def _parse_body(
 def render_fiche(data: FicheData) -> str:
     """The canonical text of a fiche file: stable key order and formatting."""
     data = normalized(data)
-    front = {key: getattr(data, key) for key in FRONT_MATTER_KEYS}  # FicheData's names
-    lines = [f"{key}: {_inline(value)}" for key, value in front.items() if key != "summary"]
-    lines.append(f"summary: {_folded(data.summary)}")
+    lines: list[str] = []
+    for key in FRONT_MATTER_KEYS:  # FicheData's names
+        value = getattr(data, key)
+        if key in OPTIONAL_KEYS and value in (None, False, [], {}, "fiche"):
+            continue
+        if key == "attachments":
+            items = [{"file": ref.file, "title": ref.title} for ref in value]
+            lines.append("attachments:\n" + "\n".join(f"- {_inline(i)}" for i in items))
+        elif key in ("summary", "network_note"):
+            lines.append(f"{key}: {_folded(value)}")
+        else:
+            lines.append(f"{key}: {_inline(value)}")
     parts = ["---\n", "\n".join(lines), "\n---\n"]
     for key in SECTION_KEYS:
         text = data.sections.get(key)
@@ -308,7 +426,15 @@ def _inline(value: Any) -> str:
 
 
 def _folded(text: str, width: int = 86, indent: str = "  ") -> str:
-    """A paragraph as a folded block (`>-`) wrapped at `width`, if that loads back exactly."""
+    """A paragraph as a folded block (`>-`) wrapped at `width`, several paragraphs as a
+    literal block (`|-`), if that loads back exactly; else a quoted string."""
+    if text and "\n" in text and "\t" not in text and text == text.strip():
+        block = "|-\n" + "\n".join(f"{indent}{line}" if line else "" for line in text.split("\n"))
+        try:
+            if yaml.safe_load(f"s: {block}\n") == {"s": text}:
+                return block
+        except yaml.YAMLError:
+            pass
     if text and "\n" not in text and "  " not in text and "\t" not in text and text == text.strip():
         lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
         block = ">-\n" + "\n".join(f"{indent}{line}" for line in lines)

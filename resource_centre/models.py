@@ -88,6 +88,9 @@ class WriteUp(SQLModel, table=True):
     sections: dict[str, str] = _json_dict()
     sections_html: dict[str, str] = _json_dict()
     plain_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    kind: str = Field(default="fiche", max_length=16)  # fiche | express (taxonomy.FICHE_KINDS)
+    figures: dict[str, Any] = _json_dict()  # figures.py: cost, funding by scheme, jobs…
+    interview_requested: bool = False  # the Régie asks the network team for an interview
     network_note: str | None = None  # "Regard du réseau", written by curators
     network_note_html: str | None = None
     author_id: int | None = Field(default=None, foreign_key="app_user.id")
@@ -212,6 +215,7 @@ class Attachment(SQLModel, table=True):
     writeup_id: int = Field(foreign_key="writeup.id", index=True)
     stored_name: str = Field(max_length=80, unique=True)
     original_name: str = Field(max_length=255)
+    title: str | None = Field(default=None, max_length=200)  # shown instead of the file name
     content_type: str = Field(max_length=100)
     size: int
     uploaded_by: int | None = Field(default=None, foreign_key="app_user.id")

@@ -48,6 +48,13 @@ SECTIONS: tuple[Section, ...] = (
         "tonnes, m², satisfaction.",
     ),
     Section(
+        "residents",
+        "Place des habitants",
+        False,
+        "Comment les habitants ont pris part : à l'idée, aux décisions, au travail, au bilan ; "
+        "ce qui les a fait venir, ce qui les a freinés.",
+    ),
+    Section(
         "lessons",
         "Enseignements",
         True,
@@ -65,6 +72,11 @@ SECTIONS: tuple[Section, ...] = (
 SECTION_KEYS: tuple[str, ...] = tuple(s.key for s in SECTIONS)
 REQUIRED_SECTIONS: tuple[str, ...] = tuple(s.key for s in SECTIONS if s.required)
 SECTION_BY_KEY = {s.key: s for s in SECTIONS}
+# The formats of a fiche: the full write-up, and the fiche express (six questions).
+FICHE_KINDS: tuple[str, ...] = ("fiche", "express")
+KIND_LABELS = {"fiche": "Fiche complète", "express": "Fiche express"}
+# Sections a fiche express requires (besides title, Régie, themes and summary).
+EXPRESS_REQUIRED_SECTIONS: tuple[str, ...] = ("method", "lessons")
 MAX_SECTION_BYTES = 100_000
 MAX_FICHE_BYTES = 200_000  # all sections together (rendering time grows with size)
 MAX_SUMMARY_CHARS = 600

@@ -5,9 +5,8 @@ Functions here take keyword arguments and commit at most once per call.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from datetime import date
 from typing import Any
 
@@ -16,202 +15,43 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from resource_centre.errors import DomainError, Kind
+from resource_centre.fiche_data import (
+    CORPUS_ONLY_FIELDS,
+    SLUG_RE,
+    AttachmentRef,
+    FicheData,
+    Known,
+    check_fiche_size,
+    check_section_text,
+    join_partner,
+    normalized,
+    split_partner,
+    validate,
+)
 from resource_centre.models import (
     AuditEvent,
     Comment,
     Regie,
-    Term,
     WriteUp,
     WriteUpRevision,
     utcnow,
 )
-from resource_centre.rendering import render_sections, sections_plain_text
-from resource_centre.taxonomy import (
-    MAX_FICHE_BYTES,
-    MAX_SECTION_BYTES,
-    MAX_SUMMARY_CHARS,
-    MAX_TITLE_CHARS,
-    REQUIRED_SECTIONS,
-    SECTION_BY_KEY,
-    SECTION_KEYS,
-    STATUSES,
-    VOCABULARIES,
-)
+from resource_centre.rendering import render_markdown, render_sections, sections_plain_text
 
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Re-exported: the content of a fiche and its rules live in fiche_data.py.
+__all__ = [
+    "SLUG_RE",
+    "AttachmentRef",
+    "FicheData",
+    "Known",
+    "check_fiche_size",
+    "check_section_text",
+    "join_partner",
+    "normalized",
+    "split_partner",
+    "validate",
+]
 MAX_SLUG_CHARS = 120
-YEAR_MIN, YEAR_MAX = 1950, 2100
-# A level-1 or level-2 heading inside a section would become a section of its own on export.
-SECTION_HEADING_RE = re.compile(r"^ {0,3}#{1,2}(?:[ \t]|$)", re.MULTILINE)
-
-
-@dataclass
-class FicheData:
-    """The content of a fiche, as in a `knowledge/` file or the contributor form."""
-
-    slug: str
-    title: str = ""
-    summary: str = ""
-    regie: str | None = None
-    themes: list[str] = field(default_factory=list)
-    activity: str | None = None
-    audiences: list[str] = field(default_factory=list)
-    schemes: list[str] = field(default_factory=list)
-    partners: list[str] = field(default_factory=list)
-    year_start: int | None = None
-    year_end: int | None = None
-    status: str = "draft"
-    featured: bool = False
-    published_at: date | None = None
-    sections: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Known:
-    """The slugs that front matter and forms may use: vocabularies and Régies."""
-
-    terms: Mapping[str, frozenset[str]]  # vocabulary name → slugs (retired ones excluded)
-    regies: frozenset[str]
-
-    @classmethod
-    def load(cls, session: Session) -> Known:
-        terms: dict[str, set[str]] = {v.name: set() for v in VOCABULARIES}
-        for vocab, slug in session.execute(
-            select(Term.vocabulary, Term.slug).where(col(Term.retired).is_(False))
-        ):
-            terms.setdefault(vocab, set()).add(slug)
-        regies = session.execute(select(Regie.slug).where(col(Regie.retired).is_(False))).scalars()
-        return cls({k: frozenset(v) for k, v in terms.items()}, frozenset(regies))
-
-
-# French names of the vocabularies' values, for error messages ("thème inconnu « x »").
-UNKNOWN_VALUE = {
-    "themes": "thème inconnu",
-    "activities": "activité inconnue",
-    "audiences": "public inconnu",
-    "schemes": "dispositif inconnu",
-    "regions": "région inconnue",
-}
-
-
-def check_section_text(key: str, text: str) -> str | None:
-    """Return a French error for one section's Markdown, or None if it is acceptable."""
-    heading = SECTION_BY_KEY[key].heading
-    size = len(text.encode("utf-8"))
-    if size > MAX_SECTION_BYTES:
-        return (
-            f"section « {heading} » trop longue ({size // 1000} Ko, "
-            f"{MAX_SECTION_BYTES // 1000} Ko au plus)"
-        )
-    if SECTION_HEADING_RE.search(_without_code(text)):
-        return (
-            f"section « {heading} » : les titres # et ## sont réservés aux sections ; "
-            "utilisez ### pour un sous-titre"
-        )
-    return None
-
-
-def check_fiche_size(sections: Mapping[str, str]) -> tuple[str, str] | None:
-    """The whole fiche's limit: (section to shorten, French error), or None if within it."""
-    sizes = {key: len(text.encode("utf-8")) for key, text in sections.items() if text}
-    total = sum(sizes.values())
-    if total <= MAX_FICHE_BYTES:
-        return None
-    largest = max(sizes, key=lambda key: sizes[key])
-    return largest, (
-        f"fiche trop longue : {total // 1000} Ko de texte pour l'ensemble des sections, "
-        f"{MAX_FICHE_BYTES // 1000} Ko au plus ; raccourcissez cette section, la plus longue, "
-        "ou mettez le détail dans une pièce jointe"
-    )
-
-
-def _without_code(text: str) -> str:
-    """Blank out fenced code blocks, where `#` lines are not headings."""
-    out, fence = [], None
-    for line in text.split("\n"):
-        stripped = line.lstrip(" ")
-        marker = stripped[:3]
-        if fence is None and marker in ("```", "~~~"):
-            fence = marker
-            out.append("")
-        elif fence is not None:
-            if stripped.startswith(fence):
-                fence = None
-            out.append("")
-        else:
-            out.append(line)
-    return "\n".join(out)
-
-
-def validate(data: FicheData, known: Known) -> dict[str, str]:
-    """Check a fiche's content; return field name → French message (empty when valid).
-
-    Drafts may be incomplete; any other state needs every required field and section.
-    Unknown slugs are always errors.
-    """
-    errors: dict[str, str] = {}
-    complete = data.status != "draft"
-    if not SLUG_RE.match(data.slug) or len(data.slug) > MAX_SLUG_CHARS:
-        errors["slug"] = (
-            "identifiant invalide : lettres minuscules sans accents, chiffres et tirets, "
-            f"{MAX_SLUG_CHARS} caractères au plus"
-        )
-    if not data.title.strip():
-        errors["title"] = "le titre est obligatoire"
-    elif len(data.title) > MAX_TITLE_CHARS:
-        errors["title"] = (
-            f"titre trop long ({len(data.title)} caractères, {MAX_TITLE_CHARS} au plus)"
-        )
-    if len(data.summary) > MAX_SUMMARY_CHARS:
-        errors["summary"] = (
-            f"résumé trop long ({len(data.summary)} caractères, {MAX_SUMMARY_CHARS} au plus)"
-        )
-    elif complete and not data.summary.strip():
-        errors["summary"] = "le résumé est obligatoire"
-    if data.regie is not None and data.regie not in known.regies:
-        errors["regie"] = f"Régie inconnue « {data.regie} »"
-    elif complete and not data.regie:
-        errors["regie"] = "la Régie est obligatoire"
-    for vocab in VOCABULARIES:
-        if vocab.name == "regions":
-            continue
-        value = getattr(data, vocab.field)
-        values = value if isinstance(value, list) else ([value] if value else [])
-        unknown = [v for v in values if v not in known.terms.get(vocab.name, ())]
-        if unknown:
-            errors[vocab.field] = f"{UNKNOWN_VALUE[vocab.name]} « {unknown[0]} »"
-    if complete and not data.themes and "themes" not in errors:
-        errors["themes"] = "au moins un thème est obligatoire"
-    for name in ("year_start", "year_end"):
-        year = getattr(data, name)
-        if year is not None and not YEAR_MIN <= year <= YEAR_MAX:
-            errors[name] = f"année hors limites ({YEAR_MIN}–{YEAR_MAX})"
-    if (
-        data.year_start is not None
-        and data.year_end is not None
-        and "year_end" not in errors
-        and data.year_end < data.year_start
-    ):
-        errors["year_end"] = (
-            f"l'année de fin ({data.year_end}) précède l'année de début ({data.year_start})"
-        )
-    if data.status not in STATUSES:
-        errors["status"] = f"état inconnu « {data.status} » ({', '.join(STATUSES)})"
-    if data.status == "published" and data.published_at is None:
-        errors["published_at"] = "la date de publication est obligatoire pour une fiche publiée"
-    if data.featured and data.status != "published":
-        errors["featured"] = "seule une fiche publiée peut être mise en avant"
-    for key in SECTION_KEYS:
-        text = data.sections.get(key, "")
-        problem = check_section_text(key, text) if text else None
-        if problem:
-            errors[key] = problem
-        elif complete and key in REQUIRED_SECTIONS and not text.strip():
-            errors[key] = f"la section « {SECTION_BY_KEY[key].heading} » est obligatoire"
-    too_long = check_fiche_size(data.sections)
-    if too_long:
-        errors.setdefault(*too_long)
-    return errors
 
 
 def data_from_writeup(writeup: WriteUp, regie_slug: str | None) -> FicheData:
@@ -231,24 +71,18 @@ def data_from_writeup(writeup: WriteUp, regie_slug: str | None) -> FicheData:
         featured=writeup.featured,
         published_at=writeup.published_at,
         sections={k: v for k, v in writeup.sections.items() if v},
-    )
-
-
-def normalized(data: FicheData) -> FicheData:
-    """The same content as stored: trimmed text, empty sections and partners dropped."""
-    sections = {k: data.sections[k].strip("\n") for k in SECTION_KEYS if data.sections.get(k)}
-    return replace(
-        data,
-        title=data.title.strip(),
-        summary=data.summary.strip(),
-        activity=data.activity or None,
-        partners=[p.strip() for p in data.partners if p.strip()],
-        sections={k: v for k, v in sections.items() if v.strip()},
+        kind=writeup.kind,
+        figures=dict(writeup.figures or {}),
+        interview_requested=writeup.interview_requested,
+        network_note=writeup.network_note,
     )
 
 
 def _content(data: FicheData) -> dict[str, Any]:
-    return {f.name: getattr(data, f.name) for f in fields(FicheData)}
+    """What a form or a revision carries (not the corpus-only note and attachments)."""
+    return {
+        f.name: getattr(data, f.name) for f in fields(FicheData) if f.name not in CORPUS_ONLY_FIELDS
+    }
 
 
 Rendered = tuple[dict[str, str], str]  # sections' HTML, plain text of the sections
@@ -267,6 +101,7 @@ def apply_data(
     *,
     regie_ids: Mapping[str, int],
     rendered: Rendered | None = None,
+    corpus: bool = False,
 ) -> bool:
     """Copy validated content onto `writeup`, rendering its sections; False if unchanged.
 
@@ -276,10 +111,16 @@ def apply_data(
     `rendering.time_limit`.
     """
     data = normalized(data)
-    if writeup.id is not None:
+    note_changed = corpus and (writeup.network_note or None) != data.network_note
+    if writeup.id is not None and not note_changed:
         current_regie = next((s for s, i in regie_ids.items() if i == writeup.regie_id), None)
         if _content(data_from_writeup(writeup, current_regie)) == _content(data):
             return False
+    if note_changed:
+        writeup.network_note = data.network_note
+        writeup.network_note_html = (
+            render_markdown(data.network_note) if data.network_note else None
+        )
     html, plain = rendered if rendered is not None else render_data(data)
     writeup.slug = data.slug
     writeup.title = data.title
@@ -296,6 +137,9 @@ def apply_data(
     writeup.featured = data.featured
     writeup.published_at = data.published_at
     writeup.sections = data.sections
+    writeup.kind = data.kind
+    writeup.figures = dict(data.figures)
+    writeup.interview_requested = data.interview_requested
     writeup.sections_html = html
     writeup.plain_text = plain
     if writeup.id is not None:

@@ -16,10 +16,8 @@ from typing import Any
 from resource_centre.taxonomy import FACET_LABELS, SECTION_KEYS, SLUG_FACETS
 
 FACETS: tuple[str, ...] = SLUG_FACETS  # the facets a request filters on (not the years)
-# The sections a search may be limited to (parameter `section`), in the fiche's order. "Place
-# des habitants" (`residents`) is accepted before the taxonomy declares it: it matches
-# nothing until fiches have it.
-SEARCHABLE_SECTIONS: tuple[str, ...] = tuple(dict.fromkeys((*SECTION_KEYS, "residents")))
+# The sections a search may be limited to (parameter `section`), in the fiche's order.
+SEARCHABLE_SECTIONS: tuple[str, ...] = SECTION_KEYS
 SORTS: tuple[str, ...] = ("relevance", "recent", "title")
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
