@@ -13,10 +13,10 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
-from resource_centre import backoffice, catalogue, reviews
+from resource_centre import backoffice, catalogue, checklist, reviews
 from resource_centre.auth import AccountError
 from resource_centre.db import read_session, write_session
-from resource_centre.models import utcnow
+from resource_centre.models import WriteUp, utcnow
 from resource_centre.radar import (
     answer_need,
     radar_figures,
@@ -24,7 +24,14 @@ from resource_centre.radar import (
 )
 from resource_centre.rendering import RenderTooSlow, SectionTooLarge, time_limit
 from resource_centre.reviews import CommentRequired
-from resource_centre.taxonomy import REGIE_KINDS, ROLE_LABELS, ROLES, SECTIONS, STATUS_LABELS
+from resource_centre.taxonomy import (
+    KIND_LABELS,
+    REGIE_KINDS,
+    ROLE_LABELS,
+    ROLES,
+    SECTIONS,
+    STATUS_LABELS,
+)
 from resource_centre.web.deps import AdminDep, CuratorDep, FormId, QueryId, done, render
 from resource_centre.web.errors import form_status
 from resource_centre.web.urls import path_for
@@ -72,6 +79,18 @@ def _waiting(since: Any) -> str:
     return "aujourd'hui" if days <= 0 else ("1 jour" if days == 1 else f"{days} jours")
 
 
+def _flags(writeup: WriteUp) -> list[str]:
+    """What a curator should see at once of a fiche under review (of its proposed revision,
+    if any): a fiche express, an interview asked for."""
+    revision = writeup.pending if writeup.pending and writeup.status == "published" else {}
+    flags = []
+    if revision.get("kind", writeup.kind) == "express":
+        flags.append(KIND_LABELS["express"])
+    if writeup.interview_requested or revision.get("interview_requested"):
+        flags.append("Entretien souhaité")
+    return flags
+
+
 # --- queue ---------------------------------------------------------------------------------
 
 
@@ -79,10 +98,14 @@ def _waiting(since: Any) -> str:
 def queue(request: Request, user: CuratorDep) -> Response:
     with read_session(request.app.state.engine) as session:
         found = reviews.curation_queue(session)
+        listed = [w for _, w in found.waiting] + found.changes
+        # Evaluated in Python on the loaded rows; one query counts their attachments.
+        checklists = checklist.for_writeups(session, listed)
         return render(request, "curate/queue.html", {
             "waiting": [(w, _waiting(since)) for since, w in found.waiting],
             "changes": found.changes, "stale": found.stale, "regies": found.regies,
-            "status_labels": STATUS_LABELS,
+            "status_labels": STATUS_LABELS, "checklists": checklists,
+            "flags": {w.id: _flags(w) for w in listed},
         })  # fmt: skip
 
 
@@ -96,8 +119,10 @@ def _review_page(
     limit = request.app.state.settings.render_seconds
     with read_session(request.app.state.engine) as session, time_limit(limit):
         details = reviews.review_page(session, slug)  # FicheNotFound: 404 (web/errors.py)
+        writeup = details["writeup"]
         return render(request, "curate/review.html", {
-            **details, "sections": SECTIONS, "status_labels": STATUS_LABELS,
+            **details, "checklist": checklist.for_writeup(session, writeup),
+            "flags": _flags(writeup), "sections": SECTIONS, "status_labels": STATUS_LABELS,
             "action_labels": ACTION_LABELS, "error": error, "comment": "", **extra,
         }, status_code=status)  # fmt: skip
 
