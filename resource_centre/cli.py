@@ -116,11 +116,14 @@ def import_(
     path: Annotated[Path, typer.Argument(help="Dossier au format knowledge/.")],
 ) -> None:
     """Importe un dossier knowledge/ (mise à jour par slug) ; code 1 si un fichier est rejeté."""
-    with _context() as (_, engine, index):
+    with _context() as (settings, engine, index):
         migrate(engine)
+        store = _ready_store(settings)
         # Many new fiches are indexed in bulk, on both cores, as `reindex` does.
         procs = min(2, os.cpu_count() or 1)
-        report, _ = index.bulk(lambda: import_corpus(engine, path, procs=procs), procs=procs)
+        report, _ = index.bulk(
+            lambda: import_corpus(engine, path, procs=procs, store=store), procs=procs
+        )
         for problem in report.problems:
             err.print(str(problem), highlight=False, markup=False)
         out.print(
@@ -136,8 +139,11 @@ def export(
     path: Annotated[Path, typer.Argument(help="Dossier de destination.")],
 ) -> None:
     """Écrit toute la bibliothèque au format knowledge/."""
-    with _context() as (_, engine, _):
-        count = export_corpus(engine, path)
+    with _context() as (settings, engine, _):
+        try:
+            count = export_corpus(engine, path, store=_attachment_store(settings))
+        except StorageUnavailable as exc:
+            raise _fail(exc.detail) from None
         out.print(f"{count} fiche(s) exportée(s) dans {path}.")
 
 
@@ -251,6 +257,16 @@ def backup(
     )
 
 
+def _ready_store(settings: Settings) -> AttachmentStore:
+    """The attachment store, created if needed (an S3 bucket), or a clear failure."""
+    store = _attachment_store(settings)
+    try:
+        store.ensure()
+    except StorageUnavailable as exc:
+        raise _fail(exc.detail) from None
+    return store
+
+
 def _attachment_store(settings: Settings) -> AttachmentStore:
     """The attachment store of the settings; a clear error for a malformed S3 URL."""
     try:
@@ -346,7 +362,7 @@ def bootstrap() -> None:
             empty = count_fiches(session) == 0
         if empty and settings.knowledge_dir.is_dir():
             out.print(f"Import du corpus de démonstration depuis {settings.knowledge_dir}…")
-            report = import_corpus(engine, settings.knowledge_dir)
+            report = import_corpus(engine, settings.knowledge_dir, store=_ready_store(settings))
             for problem in report.problems:
                 err.print(str(problem), highlight=False, markup=False)
         if index.ensure():

@@ -1,13 +1,14 @@
 """The portable `knowledge/` folder ⇄ database: import (upsert) and canonical export.
 
 Errors are reported as `file:line: reason` in French, every problem of a file at once; a
-file is imported whole or not at all. Reading and writing the files themselves (front
-matter, sections, line numbers) is `corpus_format.py`; its public names are importable from
-here too.
+file is imported whole or not at all, with its attachments. Reading and writing the files
+themselves (front matter, sections, line numbers) is `corpus_format.py`, whose public names
+are importable from here too; the attachments' files are `corpus_files.py`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -18,6 +19,18 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from resource_centre.attachments import discard, discard_unused
+from resource_centre.corpus_files import (
+    Plan,
+    PlanError,
+    attachment_line,
+    check_files,
+    export_attachments,
+    plan_attachments,
+    stored_rows,
+    write_bytes,
+)
+from resource_centre.corpus_files import apply_plan as apply_attachment_plan
 from resource_centre.corpus_format import (
     FRONT_MATTER_KEYS,
     LIST_KEYS,
@@ -33,7 +46,8 @@ from resource_centre.db import read_session, write_session
 from resource_centre.glossary import load_glossary
 from resource_centre.glossary_edit import replace_glossary
 from resource_centre.glossary_file import parse_glossary, render_glossary
-from resource_centre.models import Regie, Term, WriteUp
+from resource_centre.models import Attachment, Regie, Term, WriteUp, utcnow
+from resource_centre.storage import AttachmentStore
 from resource_centre.taxonomy import VOCABULARY_NAMES
 from resource_centre.writeups import (
     FicheData,
@@ -88,12 +102,22 @@ class ImportReport:
 # Import and export
 
 
-def import_corpus(engine: Engine, folder: Path, *, procs: int = 1) -> ImportReport:
+def import_corpus(
+    engine: Engine, folder: Path, *, procs: int = 1, store: AttachmentStore | None = None
+) -> ImportReport:
     """Import a `knowledge/` folder: taxonomy, Régies and glossary first, then each fiche
-    (upsert). The glossary in `glossary.yaml` replaces the stored one, whole or not at all.
+    (upsert by slug, its network note included). The glossary in `glossary.yaml` replaces
+    the stored one, whole or not at all.
+
+    Attachments (`corpus_files.py`): the files a fiche lists are always checked (a file
+    whose content does not match its extension rejects the fiche). With a `store` (the CLI:
+    the application's), they become the fiche's attachments, the file being the truth: a
+    stored attachment it does not list is removed, even when it lists none. Without a store
+    (tests of other parts), the stored attachments are left as they are.
 
     With `procs` > 1 (the CLI), fiche files are read, parsed and rendered in that many
-    processes; only call it so from a process without threads (it forks).
+    processes; only call it so from a process without threads (it forks). Attachments are
+    read and stored by this process.
     """
     report = ImportReport()
     taxonomy_path = folder / "taxonomy.yaml"
@@ -150,11 +174,11 @@ def import_corpus(engine: Engine, folder: Path, *, procs: int = 1) -> ImportRepo
                 prepared = list(ahead)
                 if n + 1 < len(windows):
                     ahead = pool.map(_prepare, windows[n + 1], chunksize=32)
-                _save_window(engine, prepared, report)
+                _save_window(engine, prepared, report, store)
     else:
         _start_worker(known, stored, render=False)
         for window in windows:
-            _save_window(engine, [_prepare(path) for path in window], report)
+            _save_window(engine, [_prepare(path) for path in window], report, store)
     return report
 
 
@@ -162,6 +186,7 @@ def _save_window(
     engine: Engine,
     prepared: list[tuple[Path, FicheData | None, list[Problem], Rendered | None]],
     report: ImportReport,
+    store: AttachmentStore | None,
 ) -> None:
     """Report the rejected files of a window and save its valid fiches, batch by batch."""
     valid: list[tuple[Path, FicheData]] = []
@@ -175,7 +200,7 @@ def _save_window(
         if html is not None:
             rendered[data.slug] = html
     for start in range(0, len(valid), BATCH_SIZE):
-        _upsert_fiches(engine, valid[start : start + BATCH_SIZE], report, rendered)
+        _upsert_fiches(engine, valid[start : start + BATCH_SIZE], report, rendered, store)
 
 
 # What an import worker process knows: the vocabularies and Régies, the fiches already
@@ -194,6 +219,10 @@ def _prepare(path: Path) -> tuple[Path, FicheData | None, list[Problem], Rendere
     if text is None:
         return path, None, [problem] if problem else [], None
     data, problems = parse_fiche(path, text, _WORKER["known"])
+    if data is not None and data.attachments:
+        problems = check_files(path, text, data)
+        if problems:
+            return path, None, problems, None
     html = None
     if data is not None and _WORKER["render"] and data.slug not in _WORKER["stored"]:
         try:
@@ -264,26 +293,66 @@ def _upsert_fiches(
     batch: list[tuple[Path, FicheData]],
     report: ImportReport,
     rendered: dict[str, Rendered] | None = None,
+    store: AttachmentStore | None = None,
 ) -> None:
-    """Upsert a batch in one transaction; if it fails, retry file by file to isolate."""
+    """Upsert a batch in one transaction (each fiche with its attachments' rows, their new
+    files put in the store first); if it fails, retry file by file to isolate."""
+    plans: dict[str, Plan] | None = None
+    if store is not None:
+        batch, plans = _plan_batch(engine, store, batch, report)
+    written = [name for plan in (plans or {}).values() for name in plan.written]
     try:
-        counts = _save_batch(engine, [data for _, data in batch], rendered or {})
+        counts = _save_batch(engine, [data for _, data in batch], rendered or {}, plans)
     except Exception:
+        if store is not None:
+            discard_unused(engine, store, written)
         if len(batch) == 1:
             path = batch[0][0]
             report.problems.append(Problem(path, 1, "enregistrement impossible dans la base"))
             report.rejected_files.append(path)
             return
         for item in batch:
-            _upsert_fiches(engine, [item], report)  # rendered again, errors reported
+            _upsert_fiches(engine, [item], report, store=store)  # rendered, planned again
         return
+    if store is not None:
+        discard(store, [name for plan in (plans or {}).values() for name in plan.obsolete])
     report.created += counts[0]
     report.updated += counts[1]
     report.unchanged += counts[2]
 
 
+def _plan_batch(
+    engine: Engine,
+    store: AttachmentStore,
+    batch: list[tuple[Path, FicheData]],
+    report: ImportReport,
+) -> tuple[list[tuple[Path, FicheData]], dict[str, Plan]]:
+    """Plan each fiche's attachments (its new files put in `store`); a fiche whose files
+    cannot be read or stored is rejected. Returns the fiches kept and their plans."""
+    with read_session(engine) as session:
+        rows = stored_rows(session, [data.slug for _, data in batch])
+    kept: list[tuple[Path, FicheData]] = []
+    plans: dict[str, Plan] = {}
+    for path, data in batch:
+        try:
+            plans[data.slug] = plan_attachments(store, path.parent, data, rows.get(data.slug, []))
+        except PlanError as exc:
+            line = 1
+            if exc.file is not None:
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    line = attachment_line(path.read_text("utf-8"), exc.file)
+            report.problems.append(Problem(path, line, exc.reason))
+            report.rejected_files.append(path)
+            continue
+        kept.append((path, data))
+    return kept, plans
+
+
 def _save_batch(
-    engine: Engine, batch: list[FicheData], rendered: dict[str, Rendered]
+    engine: Engine,
+    batch: list[FicheData],
+    rendered: dict[str, Rendered],
+    plans: dict[str, Plan] | None = None,
 ) -> tuple[int, int, int]:
     created = updated = unchanged = 0
     with write_session(engine) as session:
@@ -297,24 +366,40 @@ def _save_batch(
         }
         for data in batch:
             writeup = existing.get(data.slug)
+            new = writeup is None
             if writeup is None:
-                new = WriteUp(slug=data.slug, title=data.title)
+                writeup = WriteUp(slug=data.slug, title=data.title)
                 html = rendered.get(data.slug)
-                apply_data(session, new, data, regie_ids=ids, rendered=html)
+                changed = apply_data(session, writeup, data, regie_ids=ids, rendered=html,
+                                     corpus=True)  # fmt: skip
+            else:
+                changed = apply_data(session, writeup, data, regie_ids=ids, corpus=True)
+            plan = plans.get(data.slug) if plans is not None else None
+            if plan is not None and not plan.empty:
+                session.flush()  # a new fiche's id, for its attachments' rows
+                if apply_attachment_plan(session, writeup, plan) and not changed:
+                    writeup.version += 1  # only its attachments changed
+                    writeup.updated_at = utcnow()
+                    session.add(writeup)
+                    changed = True
+            if new:
                 created += 1
-            elif apply_data(session, writeup, data, regie_ids=ids):
+            elif changed:
                 updated += 1
             else:
                 unchanged += 1
     return created, updated, unchanged
 
 
-def export_corpus(engine: Engine, folder: Path) -> int:
+def export_corpus(engine: Engine, folder: Path, *, store: AttachmentStore | None = None) -> int:
     """Write the whole library to `folder`; return the number of fiches written.
 
-    The files written are listed in `folder/.manifest`. A file listed by the previous export
-    that this one does not write (a deleted fiche) is removed; a file the export did not
-    write is never touched, whatever its name.
+    With a `store` (the CLI: the application's), each fiche's attachments are written to
+    `fiches/<slug>/<name>` and listed in its front matter; without one, no attachment is
+    written or listed. The files written are listed in `folder/.manifest`. A file listed by
+    the previous export that this one does not write (a deleted fiche or attachment) is
+    removed, and its emptied `fiches/<slug>/` folder; a file the export did not write is
+    never touched, whatever its name. Files are written only when their bytes differ.
     """
     fiches_dir = folder / "fiches"
     fiches_dir.mkdir(parents=True, exist_ok=True)
@@ -346,11 +431,23 @@ def export_corpus(engine: Engine, folder: Path) -> int:
             regie_entries.append(item)
         _write(folder / "regies.yaml", dump_yaml(regie_entries) if regie_entries else "[]\n")
         _write(folder / "glossary.yaml", render_glossary(load_glossary(session).items))
+        attached: dict[int, list[Attachment]] = {}
+        if store is not None:
+            for row in session.execute(
+                select(Attachment).order_by(col(Attachment.writeup_id), col(Attachment.id))
+            ).scalars():
+                attached.setdefault(row.writeup_id, []).append(row)
         written: set[str] = set()
+        count = 0
         for writeup in session.execute(select(WriteUp).order_by(WriteUp.slug)).scalars():
             data = data_from_writeup(writeup, slug_of.get(writeup.regie_id))
+            rows = attached.get(writeup.id or 0, [])
+            if store is not None and rows:
+                data.attachments = export_attachments(store, fiches_dir / writeup.slug, rows)
+                written.update(f"{writeup.slug}/{ref.file}" for ref in data.attachments)
             _write(fiches_dir / f"{writeup.slug}.md", render_fiche(data))
             written.add(f"{writeup.slug}.md")
+            count += 1
     files = {
         "taxonomy.yaml",
         "regies.yaml",
@@ -359,10 +456,15 @@ def export_corpus(engine: Engine, folder: Path) -> int:
     }
     for stale in sorted(previous - files):
         path = folder / stale
+        if path.parent != fiches_dir and path.parent.is_symlink():
+            continue  # not a folder the export made: nothing through it is deleted
         if path.is_file() or path.is_symlink():
             path.unlink()
+        if path.parent != fiches_dir:
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # the fiche's folder, if now empty
     _write(folder / MANIFEST, MANIFEST_HEADER + "".join(f"{name}\n" for name in sorted(files)))
-    return len(written)
+    return count
 
 
 MANIFEST = ".manifest"
@@ -371,7 +473,8 @@ MANIFEST_HEADER = (
 )
 # What an export writes; a manifest line that is anything else is ignored (never deleted).
 _EXPORTED = re.compile(
-    r"(taxonomy\.yaml|regies\.yaml|glossary\.yaml|fiches/[a-z0-9][a-z0-9-]*\.md)"
+    r"taxonomy\.yaml|regies\.yaml|glossary\.yaml|fiches/[a-z0-9][a-z0-9-]*\.md"
+    r"|fiches/[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9]+)+"  # an attachment
 )
 
 
@@ -386,10 +489,4 @@ def read_manifest(folder: Path) -> set[str]:
 
 def _write(path: Path, text: str) -> None:
     """Write only when the content differs, so unchanged files keep their timestamps."""
-    data = text.encode("utf-8")
-    try:
-        if path.read_bytes() == data:
-            return
-    except FileNotFoundError:
-        pass
-    path.write_bytes(data)
+    write_bytes(path, text.encode("utf-8"))

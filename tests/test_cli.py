@@ -172,3 +172,21 @@ def test_version_prints_the_installed_version_and_exits_0():
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"resource-centre {version('resource-centre')}"
+
+
+def test_import_then_export_carries_the_demo_attachments(env, tmp_path):
+    """The commands pass the attachment store: the demo corpus's files come back byte for
+    byte, listed in the manifest (without a store, the export would drop them)."""
+    from tests.conftest import DEMO_KNOWLEDGE
+
+    assert run(env, "import", str(DEMO_KNOWLEDGE)).exit_code == 0
+    out = tmp_path / "out"
+    result = run(env, "export", str(out))
+    assert result.exit_code == 0, result.output
+    shipped = sorted(p for p in (DEMO_KNOWLEDGE / "fiches").glob("*/*") if p.is_file())
+    assert len(shipped) >= 5
+    manifest = (out / ".manifest").read_text("utf-8")
+    for path in shipped:
+        name = f"fiches/{path.parent.name}/{path.name}"
+        assert (out / name).read_bytes() == path.read_bytes(), name
+        assert name in manifest

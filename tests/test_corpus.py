@@ -11,6 +11,7 @@ from sqlalchemy import select
 from resource_centre.corpus import MANIFEST, export_corpus, import_corpus, parse_fiche
 from resource_centre.db import read_session, write_session
 from resource_centre.models import Regie, Term, WriteUp
+from resource_centre.storage import DirectoryStore
 from resource_centre.writeups import Known, get_by_slug
 from tests.conftest import DEMO_KNOWLEDGE, TEST_KNOWLEDGE
 
@@ -277,9 +278,10 @@ def test_round_trip_is_byte_identical(engine, tmp_path, source):
 
 def test_demo_corpus_is_in_canonical_form(engine, tmp_path):
     """The shipped demo files are exactly what an export writes."""
-    import_corpus(engine, DEMO_KNOWLEDGE)
+    store = DirectoryStore(tmp_path / "uploads")
+    import_corpus(engine, DEMO_KNOWLEDGE, store=store)
     out = tmp_path / "export"
-    export_corpus(engine, out)
+    export_corpus(engine, out, store=store)
     for path in (out / "fiches").glob("*.md"):
         assert path.read_bytes() == (DEMO_KNOWLEDGE / "fiches" / path.name).read_bytes(), path.name
 
