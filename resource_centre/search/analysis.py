@@ -98,6 +98,9 @@ STEM_EXCEPTIONS: dict[str, str] = {
     "cours": "cours_",
     "placement": "placement_",
     "placements": "placement_",
+    # « habitation » (HLM's long form) is not « habitant »: the stemmer makes both "habit".
+    "habitation": "habitation_",
+    "habitations": "habitation_",
 }
 
 
