@@ -9,7 +9,7 @@ WR_VENV := .venv-whoosh-reloaded
 WR_STAMP := $(WR_VENV)/.installed
 CONFORMANCE := tests/search/test_whoosh_conformance.py
 
-.PHONY: install install-test run test test-whoosh-reloaded lint audit bench clean
+.PHONY: install install-test run test test-whoosh-reloaded lint audit bench demo-attachments clean
 
 install: $(STAMP)
 
@@ -77,6 +77,11 @@ audit: install-test
 
 bench: install
 	@$(BIN)/python bench/search.py
+
+# The demo fiches' attachments (ODT, PDF), rebuilt from tools/demo_attachments/ (standard
+# library only; the same sources always give the same bytes).
+demo-attachments:
+	@$(PYTHON) tools/demo_attachments.py
 
 clean:
 	rm -rf $(VENV) $(WR_VENV) node_modules .pytest_cache .ruff_cache .mypy_cache .coverage

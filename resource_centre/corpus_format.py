@@ -347,7 +347,7 @@ def _line_of_value(node: yaml.Node, message: str, offset: int) -> int | None:
 def _parse_body(
     lines: list[str], start: int, data: FicheData
 ) -> tuple[dict[str, int], list[tuple[int, str]]]:
-    """Split the Markdown body into the seven sections (`##` headings)."""
+    """Split the Markdown body into the sections (`##` headings)."""
     problems: list[tuple[int, str]] = []
     section_lines: dict[str, int] = {}
     current: str | None = None

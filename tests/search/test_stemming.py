@@ -86,8 +86,12 @@ def reference_analyzer(stemmed: bool) -> Any:
 
 @cache
 def demo_texts() -> list[str]:
-    """Every file of the demo library (knowledge/)."""
-    return [p.read_text() for p in sorted((ROOT / "knowledge").rglob("*")) if p.is_file()]
+    """Every text file of the demo library (knowledge/; attachments are binary)."""
+    return [
+        p.read_text()
+        for p in sorted((ROOT / "knowledge").rglob("*"))
+        if p.is_file() and p.suffix in {".md", ".yaml"}
+    ]
 
 
 @cache
