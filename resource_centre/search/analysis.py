@@ -101,6 +101,9 @@ STEM_EXCEPTIONS: dict[str, str] = {
     # « habitation » (HLM's long form) is not « habitant »: the stemmer makes both "habit".
     "habitation": "habitation_",
     "habitations": "habitation_",
+    # « café » is not the CAF (caisse d'allocations familiales): the stemmer makes both "caf".
+    "cafe": "cafe_",
+    "cafes": "cafe_",
 }
 
 
