@@ -95,12 +95,15 @@ class FacetSpec:
 
 YEAR_FACET = "year"
 YEAR_RANGE_PARAMS: tuple[str, str] = ("year_min", "year_max")  # the years in a query string
-# Facets of the library, in the order they are shown; `regie` and `year` are not vocabularies.
+# Facets of the library, in the order they are shown; `regie`, `kind` and `year` are not
+# vocabularies.
 FACET_SPECS: tuple[FacetSpec, ...] = (
     FacetSpec("theme", "Thèmes", multiple=True),
     FacetSpec("region", "Région"),
     FacetSpec("regie", "Régie"),
     FacetSpec("activity", "Activité"),
+    # The format of a fiche (`FICHE_KINDS`): not a vocabulary, its labels are KIND_LABELS.
+    FacetSpec("kind", "Format"),
     FacetSpec("audience", "Publics", multiple=True),
     FacetSpec("scheme", "Dispositifs et financements", multiple=True),
     FacetSpec(YEAR_FACET, "Années", by_slug=False),

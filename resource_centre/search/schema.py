@@ -25,6 +25,7 @@ from resource_centre.search.analysis import (
 )
 from resource_centre.search.request import SEARCHABLE_SECTIONS
 from resource_centre.taxonomy import (
+    FICHE_KINDS,
     MULTI_VALUED_FACETS,
     SECTION_KEYS,
     SLUG_FACETS,
@@ -33,9 +34,13 @@ from resource_centre.taxonomy import (
 )
 
 # 2: analyzers of `analysis.FrenchAnalyzer` (same terms, pickled by name);
-# 3: the `sections` field (and the stems of issue 13).
-SCHEMA_VERSION = 3
+# 3: the `sections` field (and the stems of issue 13);
+# 4: `kind` holds the fiche's format (`fiche` or `express`, the facet of that name), and the
+#    section `residents` (issue 14).
+SCHEMA_VERSION = 4
 
+# The `kind` field: a fiche's format (taxonomy.FICHE_KINDS, a facet), or `meta` for the
+# bookkeeping document.
 KIND_FICHE = "fiche"
 KIND_META = "meta"
 META_SLUG = "__meta__"
@@ -47,8 +52,12 @@ SECTIONS_FIELD = "sections"  # `key:stem` keywords: which sections of a fiche ho
 # `year_start` and `year_end`); multi-valued facets are KEYWORD fields.
 FACET_FIELDS: tuple[str, ...] = SLUG_FACETS
 # Facet name → the WriteUp attribute that holds its slugs; the other facets (the region
-# and the Régie) come from the fiche's Régie.
+# and the Régie) come from the fiche's Régie, and the format is the fiche's `kind`.
 _FROM_REGIE = ("region", "regie")
+KIND_FACET = "kind"
+# Facets whose labels are not added to a fiche's searchable text: every fiche has a format,
+# and "Fiche complète" in every body would only blur the ranking.
+_UNSEARCHED_LABELS = frozenset({KIND_FACET})
 _FACET_ATTRS = {v.facet: v.field for v in VOCABULARIES if v.facet not in _FROM_REGIE}
 
 TITLE_BOOST = 3.0
@@ -175,6 +184,12 @@ def _as_datetime(value: date | datetime | None) -> datetime | None:
     return datetime(value.year, value.month, value.day)
 
 
+def fiche_kind(writeup: WriteUp) -> str:
+    """The format of a fiche as indexed: its `kind`, or `fiche` for an unknown one."""
+    kind = getattr(writeup, "kind", None)
+    return kind if kind in FICHE_KINDS else KIND_FICHE
+
+
 def document_from(
     writeup: WriteUp,
     regie: Regie | None,
@@ -186,9 +201,12 @@ def document_from(
     }
     facets["region"] = _slugs(regie.region if regie else None)
     facets["regie"] = _slugs(regie.slug if regie else None)
+    facets[KIND_FACET] = [fiche_kind(writeup)]
 
     label_words: list[str] = []
     for facet in FACET_FIELDS:
+        if facet in _UNSEARCHED_LABELS:
+            continue
         facet_labels = labels.get(facet, {})
         label_words.extend(facet_labels.get(slug, "") for slug in facets[facet])
     regie_words = []
@@ -211,7 +229,6 @@ def document_from(
 
     doc: dict[str, Any] = {
         "slug": writeup.slug,
-        "kind": KIND_FICHE,
         "status": writeup.status,
         "title": title,
         "summary": summary,

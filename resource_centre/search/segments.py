@@ -19,7 +19,8 @@ from typing import Any
 from resource_centre.search import fastread
 from resource_centre.search.bitsets import to_bits
 from resource_centre.search.request import FACETS
-from resource_centre.search.schema import KIND_FICHE, TEXT_FIELDS
+from resource_centre.search.schema import KIND_FACET, TEXT_FIELDS
+from resource_centre.taxonomy import FICHE_KINDS
 
 PUBLISHED = "published"
 MISSING_DATE = 2**64 - 1  # the DATETIME column's value for "no date"
@@ -89,9 +90,10 @@ def forget() -> None:
 def read_facts(leaf: Any) -> SegmentFacts:
     """Read what the search caches need from one segment."""
     count = leaf.doc_count_all()
-    shown_docs = fastread.postings(leaf, "kind", KIND_FICHE) & fastread.postings(
-        leaf, "status", PUBLISHED
-    )
+    fiches: set[int] = set()
+    for kind in FICHE_KINDS:  # every format of fiche; not the bookkeeping document
+        fiches |= fastread.postings(leaf, KIND_FACET, kind)
+    shown_docs = fiches & fastread.postings(leaf, "status", PUBLISHED)
     facets: dict[str, dict[str, int]] = {}
     for facet in FACETS:
         values: dict[str, int] = {}

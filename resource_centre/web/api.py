@@ -2,51 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.openapi.utils import get_openapi
-from fastapi.routing import RouteContext, iter_route_contexts
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from resource_centre.errors import DomainError, Kind
-from resource_centre.models import Regie, Term, WriteUp
+from resource_centre.models import Regie, Term
 from resource_centre.search import completion
 from resource_centre.search.fastread import fast_path_enabled
 from resource_centre.search.indexer import IndexUnavailable
-from resource_centre.search.request import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE,
-    MAX_PAGE_SIZE,
-    MAX_VALUES_PER_FACET,
-    SEARCHABLE_SECTIONS,
-    SORTS,
-    YEAR_HIGHEST,
-    YEAR_LOWEST,
-)
+from resource_centre.search.request import SEARCHABLE_SECTIONS
 from resource_centre.search.results import Hit, SearchResults
 from resource_centre.search.service import INDEX_UNAVAILABLE
-from resource_centre.taxonomy import (
-    FACET_LABELS,
-    FACETS,
-    SECTION_KEYS,
-    SLUG_FACETS,
-    VOCABULARIES,
-    YEAR_RANGE_PARAMS,
-)
+from resource_centre.taxonomy import FACETS, VOCABULARIES
 from resource_centre.web import api_examples as examples
-from resource_centre.web.deps import IndexDep, SearchDep, SessionDep
+from resource_centre.web.api_fiche import RegieRef, WriteUpDetail, detail, detail_json
+from resource_centre.web.api_openapi import API_PREFIX, openapi_document, search_parameters
+from resource_centre.web.deps import IndexDep, SearchDep, SessionDep, current_user
 from resource_centre.web.urls import absolute_url_for
 from resource_centre.writeups import get_by_slug
 
-router = APIRouter(prefix="/api", tags=["API"])
+# `openapi_document` is what `web.api_docs` installs; the fiche's model lives in `api_fiche`.
+__all__ = ["WriteUpDetail", "openapi_document", "router"]
+
+router = APIRouter(prefix=API_PREFIX, tags=["API"])
 SlugPath = Annotated[
     str,
     Path(
@@ -54,11 +39,6 @@ SlugPath = Annotated[
         openapi_examples={"laverie": {"summary": "Une fiche publiée", "value": examples.SLUG}},
     ),
 ]
-
-
-class RegieRef(BaseModel):
-    slug: str
-    name: str
 
 
 class WriteUpSummary(BaseModel):
@@ -115,28 +95,6 @@ class WriteUpList(BaseModel):
     )
 
 
-class WriteUpDetail(BaseModel):
-    slug: str
-    url: str
-    title: str
-    summary: str
-    regie: RegieRef | None
-    region: str | None
-    themes: list[str]
-    activity: str | None
-    audiences: list[str]
-    schemes: list[str]
-    partners: list[str]
-    year_start: int | None
-    year_end: int | None
-    status: str
-    featured: bool
-    published_at: date | None
-    updated_at: datetime
-    sections: dict[str, str]
-    html: dict[str, str]
-
-
 class ErrorDetail(BaseModel):
     """Every API error: a French sentence, never a trace."""
 
@@ -159,69 +117,6 @@ class RegieOut(BaseModel):
 
 class RegieList(BaseModel):
     data: list[RegieOut]
-
-
-def openapi_document(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document of `app`, limited to the JSON API (`/api/…`); built once.
-
-    The pages and forms are not an API: only the routes under `/api/` are described.
-    """
-    if app.openapi_schema is not None:
-        return app.openapi_schema
-    routes = [
-        route
-        for route in iter_route_contexts(app.routes)
-        if route.methods and (route.path or "").startswith(f"{router.prefix}/")
-    ]
-    document = get_openapi(
-        title=app.title,
-        version=app.version,
-        openapi_version=app.openapi_version,
-        summary=app.summary,
-        description=app.description,
-        routes=routes,
-        tags=app.openapi_tags,
-        servers=app.servers,
-        separate_input_output_schemas=app.separate_input_output_schemas,
-    )
-    _drop_framework_422(document)
-    _restore_examples(document, routes)
-    app.openapi_schema = document
-    return document
-
-
-_FRAMEWORK_422 = "#/components/schemas/HTTPValidationError"
-
-
-def _drop_framework_422(document: dict[str, Any]) -> None:
-    """Remove the 422 answer FastAPI adds to every route with parameters: the API never gives
-    it (its routes read the query string themselves, a slug is any text, `web.errors` answers
-    a bad path with 404 and any error as `{"detail": "…"}`), so the document would lie."""
-    for operations in document.get("paths", {}).values():
-        for operation in operations.values():
-            answer = operation.get("responses", {}).get("422", {})
-            schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
-            if schema.get("$ref") == _FRAMEWORK_422:
-                del operation["responses"]["422"]
-    if _FRAMEWORK_422 not in json.dumps(document.get("paths", {})):
-        schemas = document.get("components", {}).get("schemas", {})
-        schemas.pop("HTTPValidationError", None)
-        schemas.pop("ValidationError", None)
-
-
-def _restore_examples(document: dict[str, Any], routes: list[RouteContext]) -> None:
-    """Put the answers' examples back as written: FastAPI drops every None from the
-    document, examples included, and `"year_end": null` is part of an answer."""
-    for route in routes:
-        for status, answer in (route.responses or {}).items():
-            media = answer.get("content", {}).get("application/json", {})
-            if "example" not in media:
-                continue
-            for method in route.methods or ():
-                operation = document["paths"][route.path].get(method.lower())
-                if operation is not None:
-                    content = operation["responses"][str(status)]["content"]
-                    content["application/json"]["example"] = jsonable_encoder(media["example"])
 
 
 _SLUG_MARK = "--slug--"
@@ -276,66 +171,6 @@ def unavailable(results: SearchResults) -> bool:
     return results.unavailable
 
 
-def _search_parameters() -> list[dict[str, Any]]:
-    """The query parameters of `/api/writeups`, for OpenAPI: the route reads the query string
-    itself (`SearchService.parse`), so FastAPI does not validate each of them again. Their
-    types and bounds are those the parser keeps; other values are ignored with a notice."""
-    year_bounds = {"minimum": YEAR_LOWEST, "maximum": YEAR_HIGHEST}
-    schemas: dict[str, dict[str, Any]] = {
-        "q": {"type": "string"},
-        "year_min": {"type": "integer", **year_bounds},
-        "year_max": {"type": "integer", **year_bounds},
-        "sort": {"type": "string", "enum": list(SORTS)},
-        "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
-        "page_size": {
-            "type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
-            "default": DEFAULT_PAGE_SIZE,
-        },
-    }  # fmt: skip
-    described = {
-        "q": "Texte libre : mots, « phrases entre guillemets », -exclusion, OR.",
-        "year_min": "Fiches dont la période d'action finit cette année-là ou après.",
-        "year_max": "Fiches dont la période d'action commence cette année-là ou avant.",
-        "sort": (
-            "`relevance` (pertinence, par défaut quand `q` est donné), `recent` (les plus "
-            "récentes d'abord, par défaut sans `q`) ou `title` (ordre alphabétique)."
-        ),
-        "page": "Page de résultats, à partir de 1.",
-        "page_size": f"Fiches par page, de 1 à {MAX_PAGE_SIZE}.",
-    }
-    names = ["q", "section", *SLUG_FACETS, *YEAR_RANGE_PARAMS, "sort", "page", "page_size"]
-    parameters: list[dict[str, Any]] = []
-    for name in names:
-        parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
-        if name == "section":
-            parameter.update(
-                schema={"type": "array", "uniqueItems": True,
-                        "items": {"type": "string", "enum": list(SEARCHABLE_SECTIONS)}},
-                style="form", explode=True,
-                description=(
-                    "Ne chercher le texte de `q` que dans ces sections des fiches (paramètre "
-                    "répété ; `lessons` : les enseignements). Chaque résultat dit où les "
-                    "mots ont été trouvés (`matched_sections`)."
-                ),
-            )  # fmt: skip
-        elif name in SLUG_FACETS:
-            parameter.update(
-                schema={"type": "array", "items": {"type": "string"},
-                        "maxItems": MAX_VALUES_PER_FACET},
-                style="form", explode=True,
-                description=(
-                    f"Facette « {FACET_LABELS[name]} » : un ou plusieurs identifiants "
-                    "(`slug`, voir `/api/taxonomy` et `/api/regies`), paramètre répété."
-                ),
-            )  # fmt: skip
-        else:
-            parameter.update(schema=schemas[name], description=described[name])
-        if name in examples.SEARCH_PARAMETERS:
-            parameter["example"] = examples.SEARCH_PARAMETERS[name]
-        parameters.append(parameter)
-    return parameters
-
-
 @router.get(
     "/writeups",
     response_model=WriteUpList,
@@ -350,7 +185,7 @@ def _search_parameters() -> list[dict[str, Any]]:
         200: examples.json_example(examples.WRITEUP_LIST),
         503: {**INDEX_UNAVAILABLE_RESPONSE, **examples.json_example(examples.INDEX_UNAVAILABLE)},
     },
-    openapi_extra={"parameters": _search_parameters()},
+    openapi_extra={"parameters": search_parameters()},
 )
 def list_writeups(request: Request, search: SearchDep) -> Response:
     """Same parameters as the library page; bad values are ignored with a notice.
@@ -389,7 +224,9 @@ def list_writeups(request: Request, search: SearchDep) -> Response:
     summary="Une fiche",
     description=(
         "Tous les champs d'une fiche publiée, avec ses sections en Markdown (`sections`) et "
-        "en HTML (`html`, nettoyé)."
+        "en HTML (`html`, nettoyé), ses chiffres (`figures`), le « Regard du réseau » "
+        "(`network_note`) et ses documents joints (`attachments`). `interview_requested` "
+        "n'est donné qu'aux curateurs et aux membres de la Régie de la fiche."
     ),
     responses={
         200: examples.json_example(examples.WRITEUP_DETAIL),
@@ -400,36 +237,16 @@ def list_writeups(request: Request, search: SearchDep) -> Response:
         },
     },
 )
-def get_writeup(request: Request, slug: SlugPath, session: SessionDep) -> WriteUpDetail:
+def get_writeup(request: Request, slug: SlugPath, session: SessionDep) -> Response:
+    """The answer is serialised here: `interview_requested` is left out for callers who may
+    not see the review data (`api_fiche.detail_json`)."""
     writeup = get_by_slug(session, slug)
     if writeup is None or writeup.status != "published":
         raise HTTPException(404, "Fiche introuvable.")
     regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
-    return detail(request, writeup, regie)
-
-
-def detail(request: Request, writeup: WriteUp, regie: Regie | None) -> WriteUpDetail:
-    return WriteUpDetail(
-        slug=writeup.slug,
-        url=absolute_url_for(request, "fiche", slug=writeup.slug),
-        title=writeup.title,
-        summary=writeup.summary,
-        regie=RegieRef(slug=regie.slug, name=regie.name) if regie else None,
-        region=regie.region if regie else None,
-        themes=writeup.themes,
-        activity=writeup.activity,
-        audiences=writeup.audiences,
-        schemes=writeup.schemes,
-        partners=writeup.partners,
-        year_start=writeup.year_start,
-        year_end=writeup.year_end,
-        status=writeup.status,
-        featured=writeup.featured,
-        published_at=writeup.published_at,
-        updated_at=writeup.updated_at,
-        sections={k: writeup.sections[k] for k in SECTION_KEYS if writeup.sections.get(k)},
-        html={k: writeup.sections_html[k] for k in SECTION_KEYS if writeup.sections_html.get(k)},
-    )
+    answer = detail(request, session, writeup, regie)
+    body = detail_json(answer, current_user(request), writeup)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

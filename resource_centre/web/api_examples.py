@@ -31,6 +31,7 @@ SEARCH_PARAMETERS: dict[str, Any] = {
     "region": ["auvergne-rhone-alpes"],
     "regie": [REGIE["slug"]],
     "activity": ["laverie-solidaire"],
+    "kind": ["fiche"],
     "audience": ["habitants"],
     "scheme": ["aci"],
     "year_min": 2015,
@@ -90,6 +91,7 @@ WRITEUP_LIST: dict[str, Any] = {
         "region": [{"value": "auvergne-rhone-alpes", "label": "Auvergne-Rhône-Alpes", "count": 1}],
         "regie": [{"value": REGIE["slug"], "label": REGIE["name"], "count": 1}],
         "activity": [{"value": "laverie-solidaire", "label": "Laverie solidaire", "count": 1}],
+        "kind": [{"value": "fiche", "label": "Fiche complète", "count": 1}],
         "audience": [{"value": "habitants", "label": "Habitants", "count": 1}],
         "scheme": [{"value": "aci", "label": "Atelier et chantier d'insertion (ACI)", "count": 1}],
         "year": [{"value": "2017", "label": "2017", "count": 1}],
@@ -97,17 +99,46 @@ WRITEUP_LIST: dict[str, Any] = {
     "notices": [],
 }
 
+NETWORK_NOTE = (
+    "À reprendre : l'enquête de porte à porte avant tout investissement, et des travaux "
+    "portés par le bailleur dans son programme d'abattement de TFPB."
+)
+
 WRITEUP_DETAIL: dict[str, Any] = {
     **_FICHE_FIELDS,
-    "partners": ["Habitat Forez Solidaire", "Ville de Saint-Étienne"],
+    "kind": "fiche",
+    "partners": [
+        "Habitat Forez Solidaire — loue le local à loyer réduit et a pris en charge les travaux",
+        "Ville de Saint-Étienne — finance l'équipement par le contrat de ville",
+    ],
     "status": "published",
     "updated_at": "2026-11-29T05:22:54Z",
+    "figures": {
+        "cost_eur": 86000,
+        "funding_eur": {"contrat-de-ville": 10000, "aci": 15800},
+        "insertion_jobs": 2,
+        "setup_months": 9,
+        "own_revenue_pct": 70,
+    },
+    "network_note": NETWORK_NOTE,
+    "network_note_html": f"<p>{NETWORK_NOTE}</p>",
+    "attachments": [
+        {
+            "title": "Budget d'ouverture de la laverie",
+            "name": "budget-ouverture-laverie.ods",
+            "url": f"{BASE}/fiches/{SLUG}/pieces-jointes/12",
+            "size": 14336,
+            "content_type": "application/vnd.oasis.opendocument.spreadsheet",
+        }
+    ],
     "sections": {
         "context": "Le Plateau des Tilleuls compte environ 2 400 logements sociaux…",
+        "residents": "Les habitants ont été là avant même l'ouverture…",
         "lessons": "Ce qui a marché : partir d'un besoin exprimé par les habitants…",
     },
     "html": {
         "context": "<p>Le Plateau des Tilleuls compte environ 2 400 logements sociaux…</p>",
+        "residents": "<p>Les habitants ont été là avant même l'ouverture…</p>",
         "lessons": "<p>Ce qui a marché : partir d'un besoin exprimé par les habitants…</p>",
     },
 }

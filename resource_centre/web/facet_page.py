@@ -3,7 +3,8 @@
 A facet of the library shows its most frequent values; one with more than `LARGE_FACET`
 values (the Régies: 127 in the real network) links here, where every value is listed
 alphabetically with its count, as checkboxes of a GET form to `/fiches` that keeps the rest
-of the search (text, other filters, years, sort, page size). Works without JavaScript.
+of the search (text, other filters, years, sort, page size). Works without JavaScript. The
+page of the activities also gives each one's figures ("Repères chiffrés", `figure_ranges`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from fastapi import APIRouter, HTTPException, Request
 from resource_centre.taxonomy import FACET_LABELS, fold
 from resource_centre.web import facets as states
 from resource_centre.web.deps import SearchDep
-from resource_centre.web.library import _base, _page, _params, _quiet_search, _sign_in_redirect
+from resource_centre.web.library import (
+    _base,
+    _figure_ranges,
+    _page,
+    _params,
+    _quiet_search,
+    _sign_in_redirect,
+)
 
 router = APIRouter()
 UNAVAILABLE = "La recherche est momentanément indisponible : réessayez dans quelques secondes."
@@ -47,7 +55,10 @@ def facet_values(request: Request, facet: str, search: SearchDep) -> Any:
         key=lambda option: (fold(option.label), option.value),
     )
     label = FACET_LABELS.get(facet, facet)
+    # Next to each activity, its figures over its published fiches ("Repères chiffrés").
+    ranges = _figure_ranges(request) if facet == "activity" else {}
     context = {
+        "figure_ranges": {o.value: ranges[o.value] for o in options if o.value in ranges},
         "facet": facet,
         "facet_label": label,
         "options": options,

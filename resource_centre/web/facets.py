@@ -39,12 +39,8 @@ SORT_LABELS = {
 FACET_VISIBLE_VALUES = 8  # more values go under "Voir plus"
 SECTION_PARAM = "section"
 LESSONS = "lessons"
-# The French heading of each searchable section ("Place des habitants" until the taxonomy
-# declares it).
-SECTION_HEADINGS: dict[str, str] = {
-    key: SECTION_BY_KEY[key].heading if key in SECTION_BY_KEY else "Place des habitants"
-    for key in SEARCHABLE_SECTIONS
-}
+# The French heading of each searchable section.
+SECTION_HEADINGS: dict[str, str] = {key: SECTION_BY_KEY[key].heading for key in SEARCHABLE_SECTIONS}
 
 
 def section_names(keys: Iterable[str]) -> str:

@@ -3,40 +3,41 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import secrets
 from dataclasses import replace
 from datetime import UTC, datetime, time
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import and_, func
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from resource_centre import radar
+from resource_centre.figure_ranges import FigureRange, shared_cache
 from resource_centre.models import Regie, WriteUp
 from resource_centre.ratelimit import RateLimiter, allow_shared, shared_limiter
 from resource_centre.search.request import SearchRequest
 from resource_centre.search.results import FacetValue, Hit, SearchResults
 from resource_centre.search.service import SearchService, empty_results
 from resource_centre.taxonomy import (
-    FACET_LABELS,
     REGIE_KINDS,
-    SECTIONS,
     YEAR_FACET,
     fold,
-    year_range_label,
 )
 from resource_centre.web import facets as states
 from resource_centre.web.deps import SearchDep, SessionDep, current_user, render
+from resource_centre.web.fiche_view import fiche_context
 from resource_centre.web.sessions import set_flash
 from resource_centre.web.urls import absolute_url_for, path_for, site_origin
 from resource_centre.writeups import get_by_slug
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 CLICK_TOKEN = re.compile(r"[0-9a-f]{16}")
 
 HOME_LATEST = 6
@@ -92,6 +93,16 @@ def _quiet_search(search: SearchService, request: SearchRequest) -> SearchResult
     return None if results.unavailable else results
 
 
+def _figure_ranges(request: Request) -> dict[str, list[FigureRange]]:
+    """Each activity's figure ranges, kept by this process (read again once a minute at
+    most); none when the database cannot give them (they are a help, not the page)."""
+    try:
+        return shared_cache(request.app.state, request.app.state.engine).all()
+    except SQLAlchemyError:
+        log.warning("figure ranges unavailable", exc_info=True)
+        return {}
+
+
 def _aware(value: datetime) -> datetime:
     # SQLite gives back naive datetimes; every stored time is UTC.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -116,6 +127,7 @@ def hit_from_writeup(writeup: WriteUp, regie: Regie | None) -> Hit:
         featured=writeup.featured,
         score=None,
         highlights={},
+        kind="express" if writeup.kind == "express" else "fiche",
     )
 
 
@@ -237,6 +249,10 @@ def _list_context(
         "click_token": token,
         **states.section_context(base, wanted),
     }
+    activities = wanted.filters.get("activity", [])
+    if len(activities) == 1:  # the activity's page: its figures, over its published fiches
+        context["figure_ranges"] = _figure_ranges(request).get(activities[0], [])
+        context["ranges_activity"] = labels.get("activity", {}).get(activities[0], activities[0])
     if results.total == 0:
         context.update(_zero_result_help(search, base, wanted, chips, labels))
     title = f"Recherche « {wanted.q.strip()} »" if wanted.q.strip() else "Bibliothèque des fiches"
@@ -309,73 +325,9 @@ def fiche(request: Request, slug: str, session: SessionDep, search: SearchDep) -
         # Opened from a search result: the radar counts it.
         request.app.state.search_log.click(token, writeup.slug)
     regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
-    labels = search.labels()
-    base = _base(request)
-
-    def values(facet: str, slugs: list[str]) -> list[dict[str, str]]:
-        facet_labels = labels.get(facet, {})
-        return [
-            {"label": facet_labels.get(s, s), "url": states.filter_url(base, facet, s)}
-            for s in slugs
-        ]
-
-    meta: list[dict[str, Any]] = []
-    if regie is not None:
-        meta.append({"label": FACET_LABELS["regie"], "values": values("regie", [regie.slug])})
-        meta.append({"label": FACET_LABELS["region"], "values": values("region", [regie.region])})
-    if writeup.year_start or writeup.year_end:
-        years = SearchRequest(year_min=writeup.year_start, year_max=writeup.year_end)
-        meta.append(
-            {
-                "label": FACET_LABELS[YEAR_FACET],
-                "values": [
-                    {
-                        "label": year_range_label(writeup.year_start, writeup.year_end),
-                        "url": states.url_of(base, years),
-                    }
-                ],
-            }
-        )
-    for facet, slugs in (
-        ("theme", writeup.themes),
-        ("activity", [writeup.activity] if writeup.activity else []),
-        ("audience", writeup.audiences),
-        ("scheme", writeup.schemes),
-    ):
-        if slugs:
-            meta.append({"label": FACET_LABELS[facet], "values": values(facet, slugs)})
-    if writeup.partners:
-        meta.append(
-            {
-                "label": "Partenaires",
-                "values": [
-                    {"label": p, "url": f"{base}?{urlencode({'q': _phrase(p)})}"}
-                    for p in writeup.partners
-                ],
-            }
-        )
-    sections = [
-        {"key": s.key, "heading": s.heading, "html": writeup.sections_html[s.key]}
-        for s in SECTIONS
-        if (writeup.sections_html.get(s.key) or "").strip()
-    ]
-    context = {
-        "writeup": writeup,
-        "regie": regie,
-        "regie_kind": REGIE_KINDS.get(regie.kind, "Régie") if regie else None,
-        "region_label": labels.get("region", {}).get(regie.region, regie.region) if regie else None,
-        "sections": sections,
-        "meta": meta,
-        "years": year_range_label(writeup.year_start, writeup.year_end),
-        "related": search.related(writeup.slug, limit=RELATED),
-        "labels": labels,
-        "canonical": absolute_url_for(request, "fiche", slug=writeup.slug),
-    }
+    context = fiche_context(request, session, writeup, regie, search.labels(), _base(request))
+    context["related"] = search.related(writeup.slug, limit=RELATED)
     return _page(request, "library/fiche.html", context)
-
-
-def _phrase(text: str) -> str:
-    return '"' + text.replace('"', " ").strip() + '"'
 
 
 @router.get("/regies", name="regies")

@@ -41,10 +41,12 @@ def test_list_shape_and_only_published(client):
         "region",
         "regie",
         "activity",
+        "kind",
         "audience",
         "scheme",
         "year",
     }
+    assert body["facets"]["kind"] == [{"value": "fiche", "label": "Fiche complète", "count": 3}]
     theme = {f["value"]: f for f in body["facets"]["theme"]}
     assert theme["insertion-emploi"]["count"] == 2
     assert theme["insertion-emploi"]["label"] == "Insertion et emploi"
