@@ -275,6 +275,10 @@ def test_the_library_page_has_the_kind_facet_and_chip(client: TestClient) -> Non
     chip = [a for a in filtered.find("a", class_="chip")]
     assert chip and all("kind=" not in a["href"] for a in chip)
     assert client.get("/fiches/filtres/kind").status_code == 200
+    # The express fiche's card says so; the full fiches' cards do not.
+    assert len(filtered.find("span", class_="card-kind")) == 1
+    full = get_page(client, "/fiches?kind=fiche")
+    assert full.find("span", class_="card-kind") == []
 
 
 # --- the section « Place des habitants » -----------------------------------------------------
