@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
@@ -25,15 +25,16 @@ from resource_centre.attachments import (
     check,
     display_name,
 )
-from resource_centre.auth import form_token_valid, issue_form_token
+from resource_centre.auth import form_token_valid
 from resource_centre.contributions import AlreadySent
 from resource_centre.db import read_session, write_session
-from resource_centre.models import Attachment, Regie, Term, User, WriteUp
+from resource_centre.models import Attachment, User
 from resource_centre.ratelimit import shared_limiter
 from resource_centre.rendering import RenderBusy, RenderTooSlow, render_sections, time_limit
 from resource_centre.storage import Download, MissingAttachment, StorageUnavailable
-from resource_centre.taxonomy import MAX_SUMMARY_CHARS, SECTIONS, STATUS_LABELS, VOCABULARIES
-from resource_centre.web import forms
+from resource_centre.taxonomy import KIND_LABELS, SECTIONS, STATUS_LABELS
+from resource_centre.web import contribute_form, forms
+from resource_centre.web.contribute_form import SUMMARY_ACTIONS, similar, user_regie
 from resource_centre.web.deps import DbId, UserDep, current_user, done, parse_id, render
 from resource_centre.web.urls import path_for
 from resource_centre.writeups import (
@@ -48,7 +49,6 @@ from resource_centre.writeups import (
     editable_data,
     get_by_slug,
     is_curator,
-    is_revision,
 )
 
 router = APIRouter()
@@ -71,6 +71,9 @@ FORM_TOKEN_ERROR = (
 )
 
 
+DRAFTED_NOTE = (
+    " Le résumé, laissé vide, a été écrit à partir de vos réponses : relisez-le quand vous voulez."
+)
 PREVIEW_LIMIT = 20  # previews per user and minute, in each server process
 PREVIEW_LIMIT_ERROR = (
     f"Vous avez demandé plus de {PREVIEW_LIMIT} aperçus en une minute : attendez un instant "
@@ -87,87 +90,8 @@ def _preview_allowed(request: Request, user: User) -> bool:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _choices(session: Session) -> dict[str, list[tuple[str, str]]]:
-    """Vocabulary values and Régies offered by the form, in their display order."""
-    result: dict[str, list[tuple[str, str]]] = {v.name: [] for v in VOCABULARIES}
-    terms = session.execute(
-        select(Term).where(col(Term.retired).is_(False)).order_by(col(Term.position), Term.label)
-    ).scalars()
-    for term in terms:
-        result.setdefault(term.vocabulary, []).append((term.slug, term.label))
-    result["regies"] = [
-        (r.slug, r.name)
-        for r in session.execute(
-            select(Regie).where(col(Regie.retired).is_(False)).order_by(Regie.name)
-        ).scalars()
-    ]
-    return result
-
-
-def _user_regie(session: Session, user: User) -> str:
-    if user.regie_id is None:
-        return ""
-    regie = session.get(Regie, user.regie_id)
-    return regie.slug if regie else ""
-
-
-def _similar(request: Request, title: str, summary: str, exclude: str | None) -> list[Any]:
-    """Up to three published fiches close to what is being written (information only)."""
-    words = f"{title} {summary}".strip()
-    if len(words) < 4:
-        return []
-    search = request.app.state.search
-    results = search.search(
-        search.parse({"q": [title or summary], "page_size": ["4"]}), source="hint"
-    )
-    return [hit for hit in results.hits if hit.slug != exclude][:3]
-
-
-def _form_page(
-    request: Request,
-    session: Session,
-    *,
-    form: forms.FicheForm,
-    writeup: WriteUp | None,
-    status_code: int = 200,
-    previews: dict[str, str] | None = None,
-    similar: list[Any] | None = None,
-    conflict: dict[str, Any] | None = None,
-    form_token: str | None = None,
-    version: int | None = None,
-    notice: str | None = None,
-) -> Response:
-    user = current_user(request)
-    # A notice (the preview limit) is shown where flash messages are.
-    shown = {"flash": {"kind": "error", "message": notice}, "messages": [notice]} if notice else {}
-    return render(
-        request,
-        "contribute/form.html",
-        {
-            **shown,
-            "form": form,
-            "values": form.values,
-            "errors": form.errors,
-            "labels": {**forms.FIELD_LABELS, "form_token": "Formulaire", "quota": "Limite"},
-            "sections": SECTIONS,
-            "choices": _choices(session),
-            "writeup": writeup,
-            "revision": writeup is not None and is_revision(user, writeup),
-            "attachments": attachments.of_writeup(session, writeup),
-            "max_attachments": MAX_PER_FICHE,
-            "max_summary": MAX_SUMMARY_CHARS,
-            "accepted": ",".join(sorted(KINDS)),
-            "previews": previews,
-            "similar": similar or [],
-            "conflict": conflict,
-            "form_token": form_token
-            or issue_form_token(request.app.state.settings.secret_key, user.id),
-            "version": version if version is not None else (writeup.version if writeup else None),
-            "can_choose_regie": is_curator(user),
-            "status_labels": STATUS_LABELS,
-        },
-        status_code=status_code,
-    )
+def _form_page(request: Request, session: Session, **kwargs: Any) -> Response:
+    return contribute_form.form_page(request, session, **kwargs)
 
 
 async def _read_form(request: Request) -> Any:
@@ -212,9 +136,11 @@ def _quotas(request: Request) -> Quotas:
 
 
 @router.get("/contribuer", response_class=HTMLResponse)
-def new_form(request: Request, user: UserDep) -> Response:
+def new_form(request: Request, user: UserDep, kind: str | None = None) -> Response:
+    """The guided fiche form, or with `?kind=express` the fiche express."""
+    kind = "express" if kind == "express" else "fiche"
     with read_session(request.app.state.engine) as session:
-        form = forms.FicheForm(values=forms.empty_values(_user_regie(session, user)))
+        form = forms.FicheForm(values=forms.empty_values(user_regie(session, user), kind=kind))
         return _form_page(request, session, form=form, writeup=None)
 
 
@@ -225,7 +151,9 @@ async def create_fiche(request: Request, user: UserDep) -> Response:
 
 
 @router.get("/fiches/{slug}/modifier", response_class=HTMLResponse)
-def edit_form(request: Request, slug: str, user: UserDep) -> Response:
+def edit_form(request: Request, slug: str, user: UserDep, kind: str | None = None) -> Response:
+    """A fiche's form; `?kind=fiche` on a fiche express grows it into the full guided form,
+    pre-filled with its answers (saved, it becomes a full fiche at the same address)."""
     with read_session(request.app.state.engine) as session:
         writeup = get_by_slug(session, slug)
         if writeup is None or not can_read(user, writeup):
@@ -233,6 +161,8 @@ def edit_form(request: Request, slug: str, user: UserDep) -> Response:
         if not can_edit(user, writeup):
             raise HTTPException(403, "Cette fiche ne peut pas être modifiée dans son état actuel.")
         form = forms.FicheForm(values=forms.values_from_data(editable_data(session, writeup, user)))
+        if kind == "fiche":  # growing an express; a full fiche is never made an express
+            form.values["kind"] = "fiche"
         return _form_page(request, session, form=form, writeup=writeup)
 
 
@@ -252,7 +182,7 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
     engine = request.app.state.engine
     assert user.id is not None, "a signed-in account is stored"
     action = posted.get("action") if isinstance(posted.get("action"), str) else "save"
-    if action not in ("save", "preview", "submit"):
+    if action not in ("save", "preview", "submit", *SUMMARY_ACTIONS):
         action = "save"
     form = forms.parse(posted)
     form_token = posted.get("form_token") if isinstance(posted.get("form_token"), str) else None
@@ -272,7 +202,10 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
         if writeup is not None and not can_edit(user, writeup):
             raise HTTPException(403, "Cette fiche ne peut pas être modifiée dans son état actuel.")
         if not is_curator(user):
-            form.values["regie"] = _user_regie(session, user)  # contributors write for their Régie
+            form.values["regie"] = user_regie(session, user)  # contributors write for their Régie
+        forms.keep_unposted(
+            form, editable_data(session, writeup, user) if writeup is not None else None
+        )
         known = Known.load(session)
         existing = len(attachments.of_writeup(session, writeup))
 
@@ -282,15 +215,20 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
                 form_token=form_token, version=version, **extra,
             )  # fmt: skip
 
-        similar = _similar(
+        close = similar(
             request, form.values["title"], form.values["summary"], writeup.slug if writeup else None
         )
         if foreign_token:
             form.errors["form_token"] = FORM_TOKEN_ERROR
-            return page(403, similar=similar)
+            return page(403, similar=close)
+        if action in SUMMARY_ACTIONS:  # nothing is saved: the summary proposed, the rest kept
+            extra = contribute_form.summary_draft(form, action)
+            return page(
+                extra.pop("status_code", 422 if form.errors else 200), similar=close, **extra
+            )
         if action == "preview":
             if not _preview_allowed(request, user):
-                return page(429, similar=similar, notice=PREVIEW_LIMIT_ERROR)
+                return page(429, similar=close, notice=PREVIEW_LIMIT_ERROR)
             # Only what prevents a preview is reported; completeness is checked on save.
             texts = {}
             for section in SECTIONS:
@@ -305,14 +243,15 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
             too_long = check_fiche_size({s.key: form.values[s.key] for s in SECTIONS})
             if too_long:  # checked before rendering: nothing is rendered
                 form.errors.setdefault(*too_long)
-                return page(422, similar=similar)
+                return page(422, similar=close)
             try:
                 previews = render_sections(texts)
             except RenderTooSlow as exc:
                 form.errors[exc.key] = str(exc)
-                return page(503 if isinstance(exc, RenderBusy) else 422, similar=similar)
-            return page(422 if form.errors else 200, previews=previews, similar=similar)
+                return page(503 if isinstance(exc, RenderBusy) else 422, similar=close)
+            return page(422 if form.errors else 200, previews=previews, similar=close)
         target_slug = writeup.slug if writeup else "nouvelle-fiche"
+        drafted = forms.draft_express_summary(form)  # an express needs one: from its answers
         form.errors = forms.check(form, known, slug=target_slug, complete=action == "submit")
         files, file_error = _read_files(form, existing)
         if file_error:
@@ -323,10 +262,10 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
         ).items():
             form.errors.setdefault(key, problem)
         if form.errors:
-            return page(422, similar=similar)
+            return page(422, similar=close)
         if writeup is not None and version is not None and version != writeup.version:
             current = forms.values_from_data(editable_data(session, writeup, user))
-            return page(409, conflict=current, similar=similar)
+            return page(409, conflict=current, similar=close)
 
     def form_again(status_code: int, key: str, message: str) -> Response:
         """Nothing was written: the form again with its error, everything typed kept."""
@@ -393,10 +332,13 @@ def _handle(request: Request, user: User, posted: Any, *, slug: str | None) -> R
         raise HTTPException(
             409 if isinstance(exc, TransitionError) else 403, str(exc) or None
         ) from exc
+    kept = DRAFTED_NOTE if drafted else ""
     if submitted:
         message = "Merci ! Votre fiche est envoyée à l'équipe du réseau pour relecture."
-        return done(request, path_for(request, "mine"), message)
-    return done(request, path_for(request, "edit_form", slug=target_slug), "Brouillon enregistré.")
+        return done(request, path_for(request, "mine"), message + kept)
+    return done(
+        request, path_for(request, "edit_form", slug=target_slug), "Brouillon enregistré." + kept
+    )
 
 
 # --- attachments -----------------------------------------------------------------------
@@ -469,6 +411,7 @@ def mine(request: Request, user: UserDep) -> Response:
             {
                 **contributions.my_fiches(session, user),
                 "status_labels": STATUS_LABELS,
+                "kind_labels": KIND_LABELS,
                 "can_edit": lambda w: can_edit(user, w),
             },
         )

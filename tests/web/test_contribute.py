@@ -55,7 +55,8 @@ def test_form_shows_prompts_and_the_contributors_regie(client, login_as):
     assert 'name="regie" value="regie-du-canal"' in page.text
     for name in ("title", "summary", "themes", "activity", "audiences", "schemes", "year_start",
                  "year_end", "context", "objectives", "method", "resources", "results", "lessons",
-                 "transfer", "partners", "attachments"):  # fmt: skip
+                 "transfer", "residents", "partner_name", "partner_role", "attachments",
+                 "cost_eur", "funding_scheme", "funding_amount"):  # fmt: skip
         assert f'name="{name}"' in page.text, name
     for action in ("save", "preview", "submit"):
         assert f'name="action" value="{action}"' in page.text
