@@ -129,13 +129,27 @@ _MEASURE_RE = _word_starts(MEASURE_WORDS)
 _CONTACT_RE = _word_starts(CONTACT_WORDS)
 _NUMBER_RE = re.compile(r"\d+(?:[ \u00a0\u202f.,]\d+)*")
 _YEAR_RE = re.compile(r"(?:19|20)\d\d|2100")
-_EURO_RE = re.compile(
-    r"\d(?:[\d \u00a0\u202f.,]*\d)?\s*(?:€|k€|m€|keur|eur\b|euros?\b|millions? d'euros)"
-    r"|€\s*\d",
-    re.IGNORECASE,
+# The units of an amount in euros; `_has_euros` then looks for a digit next to one. (A single
+# pattern "digits then unit" backtracked in quadratic time on long runs of digits.)
+_EURO_UNIT_RE = re.compile(
+    r"[km]?€|(?<!\w)(?:keur|eur|euros?|millions? d'euros)(?!\w)", re.IGNORECASE
 )
-_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Possessive quantifiers and the look-behind keep this linear on long runs of word characters.
+_EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+")
 _PHONE_RE = re.compile(r"(?<!\d)0[1-9](?:[ .\u00a0-]?\d\d){4}(?!\d)")
+
+
+def _has_euros(text: str) -> bool:
+    """True if `text` gives an amount in euros: « 12 400 € », « 35 k€ », « 2 millions d'euros »,
+    « € 300 »."""
+    for unit in _EURO_UNIT_RE.finditer(text):
+        before = text[max(0, unit.start() - 8) : unit.start()].rstrip(" \u00a0\u202f")
+        if before[-1:].isdigit():
+            return True
+        after = text[unit.end() : unit.end() + 8].lstrip(" \u00a0\u202f")
+        if unit.group().endswith("€") and after[:1].isdigit():
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -271,7 +285,7 @@ def _checks(data: FicheData, attachments: int) -> dict[str, bool]:
         "results_measured": _has_number(results)
         or any(figures.get(k) is not None for k in ("people_reached", "insertion_jobs")),
         "results_source": _has_word(results, _MEASURE_RE),
-        "costs": figures.get("cost_eur") is not None or bool(_EURO_RE.search(resources)),
+        "costs": figures.get("cost_eur") is not None or _has_euros(resources),
         "partner_roles": any(split_partner(p)[0] and split_partner(p)[1] for p in data.partners),
         "residents": bool(section.get("residents")),
         "transferable_lesson": _words(lessons) >= LESSON_MIN_WORDS

@@ -258,7 +258,8 @@ def words_label(count: int, words: tuple[int, int]) -> str:
 # --- a first draft of the summary ----------------------------------------------------------
 
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Brackets and parentheses excluded inside: linear on a run of « [ » or « [a]( ».
+_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()\[\]]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"(\[A-ZÀ-ÖØ-Ý0-9])")
 _TERMINAL = (".", "!", "?", "…")

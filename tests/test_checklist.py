@@ -9,6 +9,7 @@ import pytest
 
 from resource_centre.checklist import CRITERIA, CRITERION_KEYS, evaluate
 from resource_centre.fiche_data import FicheData
+from resource_centre.taxonomy import SECTION_KEYS
 
 LESSONS = (
     "Le principal frein a été le prix de l'eau : nous avons renégocié le contrat avec le "
@@ -223,3 +224,31 @@ def test_an_empty_fiche_meets_nothing():
     result = evaluate(FicheData(slug="x"))
     assert (result.met, result.score) == (0, "0/10")
     assert len(result.unmet) == 10
+
+
+# --- no pattern backtracks on long sections (a contributor could stall the queue) -----------
+
+HOSTILE = ["1" * 100_000, "a" * 100_000, "1 " * 50_000, "a@" * 50_000, "1€" * 50_000]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=["digits", "letters", "spaced", "at", "euros"])
+def test_evaluate_stays_linear_on_a_100_kb_section(text: str) -> None:
+    """Before the patterns were made linear, 20 KB of digits in Moyens took 31 s (the euro
+    pattern) and 50 KB of letters 17 s (the e-mail one); the bound leaves a wide margin."""
+    import time
+
+    data = FicheData(slug="x", sections={key: text for key in SECTION_KEYS})
+    started = time.perf_counter()
+    evaluate(data)
+    assert time.perf_counter() - started < 3.0
+
+
+@pytest.mark.parametrize("amount", ["12 400 €", "35 k€", "2 millions d'euros", "€ 300", "1200 EUR"])
+def test_amounts_in_euros_count_as_costs(amount: str) -> None:
+    data = FicheData(slug="x", sections={"resources": f"Le budget : {amount} par an."})
+    assert next(i for i in evaluate(data).items if i.key == "costs").met
+
+
+def test_euros_without_an_amount_do_not_count() -> None:
+    data = FicheData(slug="x", sections={"resources": "Des euros, en 2020 ; € à trouver."})
+    assert not next(i for i in evaluate(data).items if i.key == "costs").met
