@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from resource_centre.auth import AccountError, create_user
 from resource_centre.config import MissingSecretKey, Settings
-from resource_centre.corpus import export_corpus, import_corpus
+from resource_centre.corpus import ExportError, export_corpus, import_corpus
 from resource_centre.db import create_private, make_engine, migrate, read_session, write_session
 from resource_centre.logs import LogLevel, configure_cli_logging, logging_config
 from resource_centre.models import User
@@ -144,6 +144,8 @@ def export(
             count = export_corpus(engine, path, store=_attachment_store(settings))
         except StorageUnavailable as exc:
             raise _fail(exc.detail) from None
+        except ExportError as exc:
+            raise _fail(str(exc)) from None
         out.print(f"{count} fiche(s) exportée(s) dans {path}.")
 
 

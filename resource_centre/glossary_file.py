@@ -83,6 +83,9 @@ def parse_glossary(path: Path, text: str) -> tuple[list[GlossaryItem], list[Prob
             except yaml.YAMLError as exc:
                 problems.append(_yaml_problem(path, exc, 0))
                 continue
+            except (ValueError, OverflowError):  # a 5,000-digit number, an impossible date
+                problem(f"valeur illisible pour « {key} » (nombre trop long ?)", at)
+                continue
             key_lines[key] = at
         missing = [k for k in ("term", "kind", "expansions") if k not in values]
         if missing:

@@ -131,7 +131,7 @@ def test_backup_copies_a_database_holding_every_fiche(env, tmp_path, database_ur
         return
     run(env, "import", str(TEST_KNOWLEDGE))
     uploads = tmp_path / "data" / "uploads"
-    uploads.mkdir(parents=True)
+    uploads.mkdir(parents=True, exist_ok=True)  # the import created it (its store)
     (uploads / "piece.pdf").write_bytes(b"%PDF-1.4")
     result = run(env, "backup", str(tmp_path / "b"))
     assert result.exit_code == 0, result.output
@@ -190,3 +190,19 @@ def test_import_then_export_carries_the_demo_attachments(env, tmp_path):
         name = f"fiches/{path.parent.name}/{path.name}"
         assert (out / name).read_bytes() == path.read_bytes(), name
         assert name in manifest
+
+
+def test_export_through_a_symbolic_link_is_refused_in_french(env, tmp_path):
+    """A linked `fiches/` folder in the target: a French message and exit 1, nothing written
+    through the link (corpus_files refuses; the command must not end in a traceback)."""
+    assert run(env, "import", str(TEST_KNOWLEDGE)).exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "fiches").symlink_to(elsewhere)
+    result = run(env, "export", str(out))
+    assert result.exit_code == 1
+    assert "lien symbolique" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert list(elsewhere.iterdir()) == []

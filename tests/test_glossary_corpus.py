@@ -325,3 +325,12 @@ def test_a_term_that_folding_lengthens_beyond_its_column_is_refused() -> None:
     term = "\ufdfa" * 60  # one character, folded (NFKD) into eighteen
     assert len(term_key(term)) > MAX_TERM_KEY
     assert "term" in check_entry(term, "acronym", ["forme longue"], "").errors
+
+
+def test_a_5000_digit_number_is_a_problem_not_a_crash(tmp_path):
+    """Python refuses to read integers of over 4,300 digits (ValueError, not a YAML error)."""
+    from resource_centre.glossary_file import parse_glossary
+
+    text = "- term: QPV\n  kind: acronym\n  expansions: [" + "9" * 5000 + "]\n  definition: x\n"
+    _, problems = parse_glossary(tmp_path / "glossary.yaml", text)
+    assert any(p.line == 3 and "nombre trop long" in p.reason for p in problems)
