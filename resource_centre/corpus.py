@@ -21,12 +21,14 @@ from sqlmodel import col, select
 
 from resource_centre.attachments import discard, discard_unused
 from resource_centre.corpus_files import (
+    ExportError,
     Plan,
     PlanError,
     attachment_line,
     check_files,
     export_attachments,
     plan_attachments,
+    refuse_linked_folders,
     stored_rows,
     write_bytes,
 )
@@ -65,6 +67,7 @@ __all__ = [
     "LIST_KEYS",
     "MANIFEST",
     "REGIE_KEYS",
+    "ExportError",
     "ImportReport",
     "Problem",
     "export_corpus",
@@ -167,7 +170,10 @@ def import_corpus(
         # database is written from this process only.
         context = multiprocessing.get_context("fork")  # the CLI process has no threads
         with ProcessPoolExecutor(
-            procs, mp_context=context, initializer=_start_worker, initargs=(known, stored)
+            procs,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(known, stored, True, store is None),
         ) as pool:
             ahead = pool.map(_prepare, windows[0], chunksize=32) if windows else iter(())
             for n in range(len(windows)):
@@ -176,7 +182,7 @@ def import_corpus(
                     ahead = pool.map(_prepare, windows[n + 1], chunksize=32)
                 _save_window(engine, prepared, report, store)
     else:
-        _start_worker(known, stored, render=False)
+        _start_worker(known, stored, render=False, check=store is None)
         for window in windows:
             _save_window(engine, [_prepare(path) for path in window], report, store)
     return report
@@ -204,13 +210,14 @@ def _save_window(
 
 
 # What an import worker process knows: the vocabularies and Régies, the fiches already
-# stored (only new fiches are rendered ahead: a changed one is compared first), and whether
-# to render at all.
+# stored (only new fiches are rendered ahead: a changed one is compared first), whether
+# to render at all, and whether to check the attachments' files (without a store: with one,
+# `plan_attachments` reads each file once, then checks and stores those bytes).
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(known: Known, stored: set[str], render: bool = True) -> None:
-    _WORKER.update(known=known, stored=stored, render=render)
+def _start_worker(known: Known, stored: set[str], render: bool = True, check: bool = True) -> None:
+    _WORKER.update(known=known, stored=stored, render=render, check=check)
 
 
 def _prepare(path: Path) -> tuple[Path, FicheData | None, list[Problem], Rendered | None]:
@@ -219,7 +226,7 @@ def _prepare(path: Path) -> tuple[Path, FicheData | None, list[Problem], Rendere
     if text is None:
         return path, None, [problem] if problem else [], None
     data, problems = parse_fiche(path, text, _WORKER["known"])
-    if data is not None and data.attachments:
+    if data is not None and data.attachments and _WORKER["check"]:
         problems = check_files(path, text, data)
         if problems:
             return path, None, problems, None
@@ -400,8 +407,14 @@ def export_corpus(engine: Engine, folder: Path, *, store: AttachmentStore | None
     the previous export that this one does not write (a deleted fiche or attachment) is
     removed, and its emptied `fiches/<slug>/` folder; a file the export did not write is
     never touched, whatever its name. Files are written only when their bytes differ.
+
+    Nothing is written through a symbolic link (`corpus_files.write_bytes`): a linked
+    `fiches/` folder, or `fiches/<slug>/` of a fiche whose attachments are exported, raises
+    ExportError (a French message) before anything is written.
     """
     fiches_dir = folder / "fiches"
+    with read_session(engine) as session:
+        refuse_linked_folders(folder, session if store is not None else None)
     fiches_dir.mkdir(parents=True, exist_ok=True)
     previous = read_manifest(folder)
     with read_session(engine) as session:
@@ -433,8 +446,12 @@ def export_corpus(engine: Engine, folder: Path, *, store: AttachmentStore | None
         _write(folder / "glossary.yaml", render_glossary(load_glossary(session).items))
         attached: dict[int, list[Attachment]] = {}
         if store is not None:
+            # A proposed revision's files are not exported, as the revision is not: the
+            # export is the fiches as they stand (see corpus_files).
             for row in session.execute(
-                select(Attachment).order_by(col(Attachment.writeup_id), col(Attachment.id))
+                select(Attachment)
+                .where(col(Attachment.pending).is_(False))
+                .order_by(col(Attachment.writeup_id), col(Attachment.id))
             ).scalars():
                 attached.setdefault(row.writeup_id, []).append(row)
         written: set[str] = set()
@@ -443,9 +460,9 @@ def export_corpus(engine: Engine, folder: Path, *, store: AttachmentStore | None
             data = data_from_writeup(writeup, slug_of.get(writeup.regie_id))
             rows = attached.get(writeup.id or 0, [])
             if store is not None and rows:
-                data.attachments = export_attachments(store, fiches_dir / writeup.slug, rows)
+                data.attachments = export_attachments(store, folder, writeup.slug, rows)
                 written.update(f"{writeup.slug}/{ref.file}" for ref in data.attachments)
-            _write(fiches_dir / f"{writeup.slug}.md", render_fiche(data))
+            _write(fiches_dir / f"{writeup.slug}.md", render_fiche(data), below=folder)
             written.add(f"{writeup.slug}.md")
             count += 1
     files = {
@@ -487,6 +504,7 @@ def read_manifest(folder: Path) -> set[str]:
     return {line for line in text.splitlines() if _EXPORTED.fullmatch(line)}
 
 
-def _write(path: Path, text: str) -> None:
-    """Write only when the content differs, so unchanged files keep their timestamps."""
-    write_bytes(path, text.encode("utf-8"))
+def _write(path: Path, text: str, *, below: Path | None = None) -> None:
+    """Write only when the content differs, so unchanged files keep their timestamps; never
+    through a symbolic link (see `corpus_files.write_bytes`)."""
+    write_bytes(path, text.encode("utf-8"), below=below)

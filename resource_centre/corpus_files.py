@@ -12,13 +12,29 @@ the new files are (the store has no sweep of unused files).
 
 Export: each attachment is written to `fiches/<slug>/<name>`, `name` a safe name made from its
 original name (`export_names`), and listed with its title in the front matter, in upload order.
+
+The files of a proposed revision of a published fiche (`Attachment.pending`, not yet
+reviewed) are neither exported nor touched by an import: the export is the library as
+published plus the drafts' own files, and a revision under review (its text, kept in
+`WriteUp.pending`, as its files) survives an import of its fiche, to be published or not by
+the curators.
+
+Symbolic links: an import reads no file through one (neither `fiches/<slug>` nor the file may
+be a link: a link could import any file the server can read), each file once, and checks and
+stores those same bytes (`read_attachment`). An export writes nothing through one: a new file
+replaces the old (`write_bytes`), and a linked `fiches` or `fiches/<slug>` folder stops the
+export before it writes anything (`ExportError`, `refuse_linked_folders`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import re
+import secrets
+import stat
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +44,14 @@ from typing import NamedTuple
 import yaml
 from sqlmodel import Session, col, select
 
-from resource_centre.attachments import KINDS, AttachmentError, check, discard, new_stored_name
+from resource_centre.attachments import (
+    KINDS,
+    MAX_BYTES,
+    AttachmentError,
+    check,
+    discard,
+    new_stored_name,
+)
 from resource_centre.corpus_format import ATTACHMENT_NAME_RE, Problem
 from resource_centre.models import Attachment, WriteUp
 from resource_centre.storage import AttachmentStore, MissingAttachment, StorageUnavailable
@@ -129,24 +152,59 @@ def attachment_line(text: str, file: str) -> int:
 
 
 def check_files(path: Path, text: str, data: FicheData) -> list[Problem]:
-    """Check the type of each listed file by its content, as an upload is checked (its
-    existence, extension and size were checked by `parse_fiche`)."""
+    """Check each listed file as `read_attachment` does (an import without a store: with one,
+    `plan_attachments` checks the very bytes it stores)."""
     problems = []
-    folder = f"fiches/{data.slug}/"
     for ref in data.attachments:
         try:
-            with (path.parent / data.slug / ref.file).open("rb") as fh:
-                head, size = fh.read(HEAD_BYTES), os.fstat(fh.fileno()).st_size
-            check(ref.file, head, size)
-        except OSError as exc:
-            reason = f"pièce jointe illisible : {folder}{ref.file} ({exc.strerror or exc})"
-        except AttachmentError as exc:
-            detail = str(exc).partition(" : ")[2].rstrip(".") or str(exc)
-            reason = f"pièce jointe {folder}{ref.file} : {detail}"
-        else:
-            continue
-        problems.append(Problem(path, attachment_line(text, ref.file), reason))
+            read_attachment(path.parent, data.slug, ref.file)
+        except PlanError as exc:
+            problems.append(Problem(path, attachment_line(text, ref.file), exc.reason))
     return problems
+
+
+def read_attachment(fiches_dir: Path, slug: str, file: str) -> bytes:
+    """The bytes of `fiches/<slug>/<file>`, read once (10 MB and a byte at most) and checked
+    as an upload is (its type by its content). Neither the folder nor the file may be a
+    symbolic link, and the file must be a regular one. Raises PlanError (a French reason)."""
+    where = f"fiches/{slug}/{file}"
+    nofollow = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        try:
+            folder = os.open(fiches_dir / slug, nofollow | os.O_DIRECTORY)
+        except OSError as exc:
+            _refuse_link(exc, fiches_dir / slug, where, file)
+            raise
+        try:
+            # O_NONBLOCK: a named pipe does not block the import (it is refused below).
+            fd = os.open(file, nofollow | os.O_NONBLOCK, dir_fd=folder)
+        except OSError as exc:
+            _refuse_link(exc, fiches_dir / slug / file, where, file)
+            raise
+        finally:
+            os.close(folder)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise PlanError(f"pièce jointe {where} : ce n'est pas un fichier ordinaire", file)
+            content = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise PlanError(f"pièce jointe introuvable : {where}", file) from exc
+    except OSError as exc:
+        raise PlanError(f"pièce jointe illisible : {where} ({exc.strerror or exc})", file) from exc
+    if len(content) > MAX_BYTES:
+        raise PlanError(f"pièce jointe trop lourde : {where} (10 Mo au plus)", file)
+    try:
+        check(file, content[:HEAD_BYTES], len(content))
+    except AttachmentError as exc:
+        detail = str(exc).partition(" : ")[2].rstrip(".") or str(exc)
+        raise PlanError(f"pièce jointe {where} : {detail}", file) from exc
+    return content
+
+
+def _refuse_link(exc: OSError, path: Path, where: str, file: str) -> None:
+    """Raise PlanError if opening `path` without following links failed on a link."""
+    if exc.errno == errno.ELOOP or os.path.islink(path):
+        raise PlanError(f"pièce jointe {where} : lien symbolique refusé", file) from exc
 
 
 @dataclass
@@ -197,7 +255,7 @@ def plan_attachments(
     last_id, fresh = 0, False
     try:
         for ref in data.attachments:
-            content = _read(fiches_dir / data.slug / ref.file, f"fiches/{data.slug}/", ref.file)
+            content = read_attachment(fiches_dir, data.slug, ref.file)
             row = by_name.get(ref.file)
             if row is not None and row.size == len(content) and _stored(store, row) == content:
                 stored, content_type = row.stored_name, row.content_type
@@ -238,15 +296,6 @@ def plan_attachments(
     return plan
 
 
-def _read(path: Path, folder: str, file: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise PlanError(
-            f"pièce jointe illisible : {folder}{file} ({exc.strerror or exc})", file
-        ) from exc
-
-
 def _stored(store: AttachmentStore, row: StoredRow) -> bytes | None:
     """The stored bytes of `row` (None if its file is missing: it is then replaced)."""
     try:
@@ -263,7 +312,7 @@ def stored_rows(session: Session, slugs: Sequence[str]) -> dict[str, list[Stored
     query = (
         select(Attachment, WriteUp.slug)
         .join(WriteUp, col(WriteUp.id) == col(Attachment.writeup_id))
-        .where(col(WriteUp.slug).in_(slugs))
+        .where(col(WriteUp.slug).in_(slugs), col(Attachment.pending).is_(False))
         .order_by(col(Attachment.id))
     )
     for row, slug in session.execute(query).all():
@@ -287,7 +336,7 @@ def apply_plan(session: Session, writeup: WriteUp, plan: Plan) -> bool:
     rows = list(
         session.execute(
             select(Attachment)
-            .where(Attachment.writeup_id == writeup.id)
+            .where(Attachment.writeup_id == writeup.id, col(Attachment.pending).is_(False))
             .order_by(col(Attachment.id))
         ).scalars()
     )
@@ -332,12 +381,45 @@ def apply_plan(session: Session, writeup: WriteUp, plan: Plan) -> bool:
 # Export
 
 
+class ExportError(Exception):
+    """The export would write through a symbolic link (a French message for the CLI)."""
+
+
+def refuse_linked_folders(folder: Path, session: Session | None) -> None:
+    """Raise ExportError if `folder/fiches` is a symbolic link or, with a `session` (the
+    attachments are exported), if the folder `fiches/<slug>` of a fiche with attachments is
+    one: the export would write through it. Called before the export writes anything."""
+    fiches = folder / "fiches"
+    if fiches.is_symlink():
+        raise _linked(fiches)
+    if session is None or not fiches.is_dir():
+        return
+    with os.scandir(fiches) as entries:
+        links = [entry.name for entry in entries if entry.is_symlink()]
+    for start in range(0, len(links), 500):
+        slug = session.execute(
+            select(WriteUp.slug)
+            .join(Attachment, col(Attachment.writeup_id) == col(WriteUp.id))
+            .where(col(WriteUp.slug).in_(links[start : start + 500]))
+            .limit(1)
+        ).scalar()
+        if slug is not None:
+            raise _linked(fiches / slug)
+
+
+def _linked(path: Path) -> ExportError:
+    return ExportError(
+        f"{path} est un lien symbolique : l'export n'écrit jamais à travers un lien. "
+        "Supprimez ce lien ou exportez dans un autre dossier."
+    )
+
+
 def export_attachments(
-    store: AttachmentStore, fiche_dir: Path, rows: Sequence[Attachment]
+    store: AttachmentStore, folder: Path, slug: str, rows: Sequence[Attachment]
 ) -> list[AttachmentRef]:
-    """Write the files of a fiche's attachments (upload order) into `fiche_dir`, bytes only
-    where they differ; return them as the front matter lists them. A file missing from the
-    store is left out (and logged)."""
+    """Write the files of a fiche's attachments (upload order) into `folder/fiches/<slug>`,
+    bytes only where they differ; return them as the front matter lists them. A file missing
+    from the store is left out (and logged)."""
     refs = []
     names = export_names([(r.original_name, r.stored_name) for r in rows])
     for row, name in zip(rows, names, strict=True):
@@ -346,17 +428,73 @@ def export_attachments(
         except MissingAttachment:
             log.warning("export: attachment file %s missing from the store", row.stored_name)
             continue
-        fiche_dir.mkdir(parents=True, exist_ok=True)
-        write_bytes(fiche_dir / name, content)
+        write_bytes(folder / "fiches" / slug / name, content, below=folder)
         refs.append(AttachmentRef(file=name, title=export_title(row.title, row.original_name)))
     return refs
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write only when the content differs, so unchanged files keep their timestamps."""
+def write_bytes(path: Path, data: bytes, *, below: Path | None = None) -> None:
+    """Write `data` to `path` unless it holds those bytes already (its timestamps are kept).
+
+    Never through a symbolic link: the bytes go to a new file of the same folder, which then
+    replaces `path` (a link there is replaced, not followed; nor is a hard link's other name
+    changed), and a link at `path` is never read. With `below` (the export folder), the
+    folders from `below` to `path` are made if missing and none may be a link (ExportError).
+    """
+    folder = _open_folder(path.parent, below)
     try:
-        if path.read_bytes() == data:
+        if _holds(folder, path.name, data):
             return
-    except FileNotFoundError:
-        pass
-    path.write_bytes(data)
+        temporary = f".{path.name}.{secrets.token_hex(6)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temporary, flags, 0o666, dir_fd=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(temporary, path.name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=folder)
+            raise
+    finally:
+        os.close(folder)
+
+
+def _open_folder(path: Path, below: Path | None) -> int:
+    """A descriptor of the folder `path`; with `below`, opened one level at a time from
+    `below` without following links (and made where missing)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    if below is None:
+        return os.open(path, flags)
+    fd = os.open(below, flags)
+    reached = below
+    try:
+        for part in path.relative_to(below).parts:
+            reached = reached / part
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, dir_fd=fd)
+            try:
+                inner = os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP or os.path.islink(reached):
+                    raise _linked(reached) from exc
+                raise
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _holds(folder: int, name: str, data: bytes) -> bool:
+    """Whether `folder/name` is a regular file (not a link) holding exactly `data`."""
+    try:
+        info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+            return False
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        with os.fdopen(os.open(name, flags, dir_fd=folder), "rb") as fh:
+            return fh.read(len(data) + 1) == data
+    except OSError:  # missing, or replaced meanwhile: written anew
+        return False

@@ -9,8 +9,11 @@ side (import, export, manifest) is `corpus.py`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import re
+import stat
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -155,6 +158,10 @@ def parse_fiche(path: Path, text: str, known: Known) -> tuple[FicheData | None, 
             values[key] = _construct(value_node)
         except yaml.YAMLError as exc:
             problems.append(_yaml_problem(path, exc, offset))
+            continue
+        except (ValueError, OverflowError):  # a number over 4,300 digits, a 30 February
+            key_lines[key], reason = _unbuildable(value_node, offset)  # no form check after
+            problem(key_lines[key], reason)
             continue
         key_lines[key] = line
         value_nodes[key] = value_node
@@ -317,19 +324,40 @@ def _attachments(
         elif len(title) > 200:
             problem(at, f"pièce jointe « {name} » : titre trop long (200 caractères au plus)")
         else:
-            file = path.parent / slug / name
-            try:
-                size = file.stat().st_size if file.is_file() else None
-            except OSError:
-                size = None
-            if size is None:
+            # No symbolic link, folder or file (corpus_files reads it likewise: O_NOFOLLOW).
+            found = []
+            for where in (path.parent / slug, path.parent / slug / name):
+                with contextlib.suppress(OSError):
+                    found.append(os.lstat(where))
+            if any(stat.S_ISLNK(s.st_mode) for s in found):
+                problem(at, f"pièce jointe {folder}{name} : lien symbolique refusé")
+            elif len(found) < 2 or not stat.S_ISREG(found[1].st_mode):
                 problem(at, f"pièce jointe introuvable : {folder}{name}")
-            elif size > ATTACHMENT_MAX_BYTES:
+            elif found[1].st_size > ATTACHMENT_MAX_BYTES:
                 problem(at, f"pièce jointe trop lourde : {folder}{name} (10 Mo au plus)")
             else:
                 refs.append(AttachmentRef(file=name, title=title))
         seen.add(name)
     return refs
+
+
+def _unbuildable(node: yaml.Node, offset: int) -> tuple[int, str]:
+    """The line and reason of the first value in `node` that Python cannot build."""
+    pending = [node]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, yaml.ScalarNode):
+            try:
+                _construct(item)
+            except (ValueError, OverflowError, yaml.YAMLError):
+                long = item.tag.endswith(":int") and len(item.value) > 40
+                kind = "date" if item.tag.endswith(":timestamp") else "valeur"
+                reason = "nombre trop long" if long else f"{kind} impossible « {item.value[:40]} »"
+                return item.start_mark.line + 1 + offset, reason
+        elif isinstance(item, yaml.CollectionNode):  # a mapping's items are (key, value)
+            flat = [n for v in item.value for n in (v if isinstance(v, tuple) else [v])]
+            pending.extend(reversed(flat))
+    return node.start_mark.line + 1 + offset, "valeur impossible"
 
 
 def _line_of_value(node: yaml.Node, message: str, offset: int) -> int | None:
@@ -538,6 +566,9 @@ def _parse_entries(
             value = _construct(item)
         except yaml.YAMLError as exc:
             problems.append(_yaml_problem(path, exc, 0))
+            continue
+        except (ValueError, OverflowError):  # a number over 4,300 digits
+            problems.append(Problem(path, *_unbuildable(item, 0)))
             continue
         if not isinstance(value, dict):
             problems.append(Problem(path, line, "chaque entrée doit être un dictionnaire"))
