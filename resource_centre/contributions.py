@@ -7,17 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from resource_centre.attachments import Quotas, StagedFile, add_rows, recheck_quotas
 from resource_centre.errors import DomainError, Kind
-from resource_centre.models import Comment, FormToken, User, WriteUp
+from resource_centre.models import Attachment, Comment, FormToken, User, WriteUp
 from resource_centre.writeups import (
     FicheData,
     PermissionDenied,
     create,
     get_by_slug,
+    is_revision,
     save,
     unique_slug,
 )
@@ -88,7 +89,8 @@ def save_fiche(
     quotas: Quotas,
 ) -> WriteUp:
     """Save an edit of the fiche `slug` (locked for update) with the rows of new files
-    (already put in the store); return it.
+    (already put in the store); return it. Files sent with a proposed revision of a
+    published fiche are pending: hidden from readers until the revision is published.
 
     Raises QuotaExceeded, PermissionDenied, StaleVersion, TransitionError, RenderTooSlow.
     """
@@ -99,9 +101,17 @@ def save_fiche(
     writeup = get_by_slug(session, slug, for_update=True)
     if writeup is None:
         raise PermissionDenied
+    revision = is_revision(actor, writeup)  # decided before the save, as `save` does
     save(session, user=actor, writeup=writeup, data=data_for(writeup.slug), version=version,
          submit=submit)  # fmt: skip
     add_rows(session, writeup=writeup, staged=files, user_id=actor_id)
+    if revision and files:
+        session.flush()
+        session.execute(
+            update(Attachment)
+            .where(col(Attachment.stored_name).in_([item.stored_name for item in files]))
+            .values(pending=True)
+        )
     return writeup
 
 

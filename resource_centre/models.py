@@ -216,6 +216,9 @@ class Attachment(SQLModel, table=True):
     stored_name: str = Field(max_length=80, unique=True)
     original_name: str = Field(max_length=255)
     title: str | None = Field(default=None, max_length=200)  # shown instead of the file name
+    # Uploaded with a proposed revision of a published fiche: seen only by curators and the
+    # fiche's Régie until the revision is published.
+    pending: bool = False
     content_type: str = Field(max_length=100)
     size: int
     uploaded_by: int | None = Field(default=None, foreign_key="app_user.id")

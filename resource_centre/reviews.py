@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import (
+    Attachment,
     AuditEvent,
     Comment,
     Regie,
@@ -37,6 +38,7 @@ from resource_centre.rendering import (
     render_markdown,
     render_sections,
 )
+from resource_centre.revision_fields import changed_fields, in_brief
 from resource_centre.taxonomy import SECTIONS
 from resource_centre.writeups import (
     CURATOR_ACTIONS,
@@ -319,19 +321,22 @@ def section_diff(old: str, new: str) -> str:
     return "\n".join(out)
 
 
-def _revision(writeup: WriteUp) -> dict[str, Any] | None:
-    """The proposed revision of a published fiche: its content, diffs and rendering."""
+def _revision(writeup: WriteUp, labels: dict[tuple[str, str], str]) -> dict[str, Any] | None:
+    """The proposed revision of a published fiche: its content, diffs (the title, the
+    summary, the format, partners, figures and facets, then the sections) and rendering."""
     if not writeup.pending:
         return None
     data = fiche_data_from_json(writeup.pending, slug=writeup.slug)
     diffs = []
+    for name, label in (("title", "Titre"), ("summary", "Résumé")):
+        if getattr(writeup, name) != getattr(data, name):
+            diffs.append((label, section_diff(getattr(writeup, name), getattr(data, name))))
+    for heading, old, new in changed_fields(writeup, data, labels):
+        diffs.append((heading, section_diff(old, new)))
     for section in SECTIONS:
         old, new = writeup.sections.get(section.key, ""), data.sections.get(section.key, "")
         if old != new:
             diffs.append((section.heading, section_diff(old, new)))
-    for name, label in (("title", "Titre"), ("summary", "Résumé")):
-        if getattr(writeup, name) != getattr(data, name):
-            diffs.insert(0, (label, section_diff(getattr(writeup, name), getattr(data, name))))
     try:
         html_sections = render_sections(data.sections)
     except (SectionTooLarge, RenderTooSlow):
@@ -340,8 +345,10 @@ def _revision(writeup: WriteUp) -> dict[str, Any] | None:
 
 
 def review_details(session: Session, writeup: WriteUp) -> dict[str, Any]:
-    """What the review page shows of `writeup`: its Régie, proposed revision, comments and
-    history (rows of (item, author name, author e-mail)), published versions, term labels."""
+    """What the review page shows of `writeup`: its Régie, proposed revision, the "En bref"
+    of what would be published, its attachments (those of a revision marked `pending`),
+    comments and history (rows of (item, author name, author e-mail)), published versions,
+    term labels."""
     regie = session.get(Regie, writeup.regie_id) if writeup.regie_id else None
     comments = session.execute(
         select(Comment, User.name, User.email)
@@ -363,10 +370,16 @@ def review_details(session: Session, writeup: WriteUp) -> dict[str, Any]:
         ).scalars()
     )
     labels = {(t.vocabulary, t.slug): t.label for t in session.execute(select(Term)).scalars()}
+    revision = _revision(writeup, labels)
+    files = session.execute(
+        select(Attachment).where(Attachment.writeup_id == writeup.id).order_by(col(Attachment.id))
+    ).scalars()
     return {
         "writeup": writeup,
         "regie": regie,
-        "revision": _revision(writeup),
+        "revision": revision,
+        "in_brief": in_brief(revision["data"] if revision else writeup, labels),
+        "attachments": list(files),
         "comments": comments,
         "history": history,
         "revisions": revisions,
@@ -444,5 +457,13 @@ def act(
     if action == "comment":
         return add_comment(session, user=actor, writeup=writeup, body=comment)
     if action in CURATOR_ACTIONS:
-        return transition(session, user=actor, writeup=writeup, action=action, comment=comment)
+        revision = writeup.status == "published" and writeup.pending_status == "submitted"
+        message = transition(session, user=actor, writeup=writeup, action=action, comment=comment)
+        if action == "publish" and revision:  # the revision's files are published with it
+            session.execute(
+                update(Attachment)
+                .where(col(Attachment.writeup_id) == writeup.id, col(Attachment.pending).is_(True))
+                .values(pending=False)
+            )
+        return message
     raise TransitionError(f"Action inconnue « {action[:40]} ».")

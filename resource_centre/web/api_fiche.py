@@ -106,6 +106,13 @@ def may_see_review(user: Any, writeup: WriteUp) -> bool:
     return is_curator(user) or same_regie(user, writeup)
 
 
+def published_attachments(session: Session, writeup: WriteUp) -> list[Attachment]:
+    """The documents readers see, on the fiche's page and in the API: not those of a proposed
+    revision still under review (its Régie and the curators find them in the fiche's form
+    and on its review page until it is published)."""
+    return [item for item in attachments.of_writeup(session, writeup) if not item.pending]
+
+
 def attachment_out(request: Request, writeup: WriteUp, attachment: Attachment) -> AttachmentOut:
     url = absolute_url_for(request, "download", slug=writeup.slug, attachment_id=attachment.id)
     return AttachmentOut(
@@ -145,7 +152,7 @@ def detail(
         network_note=writeup.network_note or None,
         network_note_html=(writeup.network_note_html or None) if writeup.network_note else None,
         attachments=[
-            attachment_out(request, writeup, a) for a in attachments.of_writeup(session, writeup)
+            attachment_out(request, writeup, a) for a in published_attachments(session, writeup)
         ],
         sections={k: writeup.sections[k] for k in SECTION_KEYS if writeup.sections.get(k)},
         html={k: writeup.sections_html[k] for k in SECTION_KEYS if writeup.sections_html.get(k)},

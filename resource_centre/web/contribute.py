@@ -49,6 +49,7 @@ from resource_centre.writeups import (
     editable_data,
     get_by_slug,
     is_curator,
+    same_regie,
 )
 
 router = APIRouter()
@@ -355,6 +356,8 @@ def download(request: Request, slug: str, attachment_id: DbId) -> Response:
             or attachment is None
             or attachment.writeup_id != writeup.id
             or not can_read(user, writeup)
+            # A file of a proposed revision: only its reviewers and its Régie, before publishing.
+            or (attachment.pending and not (is_curator(user) or same_regie(user, writeup)))
         ):
             raise HTTPException(404)
     extension = Path(attachment.stored_name).suffix

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 from fastapi import Request
 from sqlmodel import Session
 
-from resource_centre import attachments
 from resource_centre.figures import figure_lines
 from resource_centre.models import Attachment, Regie, WriteUp
 from resource_centre.search.request import SearchRequest
@@ -23,7 +22,7 @@ from resource_centre.taxonomy import (
     year_range_label,
 )
 from resource_centre.web import facets as states
-from resource_centre.web.api_fiche import stored_figures
+from resource_centre.web.api_fiche import published_attachments, stored_figures
 from resource_centre.web.urls import absolute_url_for, path_for
 from resource_centre.writeups import split_partner
 
@@ -156,7 +155,7 @@ def fiche_context(
         "express_explanation": EXPRESS_EXPLANATION,
         "network_note_html": note_html,
         "network_note_heading": NETWORK_NOTE_HEADING,
-        "attachments": attachment_links(request, writeup, attachments.of_writeup(session, writeup)),
+        "attachments": attachment_links(request, writeup, published_attachments(session, writeup)),
         "years": year_range_label(writeup.year_start, writeup.year_end),
         "labels": labels,
         "canonical": absolute_url_for(request, "fiche", slug=writeup.slug),

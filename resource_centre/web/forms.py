@@ -52,10 +52,17 @@ PARTNER_ROWS = 5  # rows offered by the full form besides those filled
 EXPRESS_PARTNER_ROWS = 2
 FUNDING_ROWS = 3
 NUMBER_ERROR = "indiquez un nombre, par exemple 12000"
+AMBIGUOUS_ERROR = (
+    "« {typed} » peut se lire de deux façons : écrivez « 12000 » pour douze mille, ou "
+    "« 12,5 » pour un nombre à virgule"
+)
+DECIMALS = 6  # at most, as `parse_number` reads them
 TRUE_VALUES = frozenset({"1", "on", "true", "oui"})
 _SPACES = re.compile(r"\s+")  # str patterns: no-break and narrow no-break spaces included
 _DECIMAL = re.compile(r"^\d{1,12}(?:[.,]\d{1,6})?$")
 _THOUSANDS_WITH_DOTS = re.compile(r"^\d{1,3}(?:\.\d{3})+$")  # « 12.000 », French thousands
+# « 12,000 »: twelve thousand written the English way, or twelve with three decimals?
+_AMBIGUOUS = re.compile(r"^[1-9]\d{0,2},\d{3}$")
 _UNIT = re.compile(r"(?:€|%|eur|euros?)$", re.IGNORECASE)
 
 
@@ -116,10 +123,16 @@ def _year(text: str) -> int | None:
     return parse_id(text, highest=9999)
 
 
+def _cleaned(text: str) -> str:
+    return _UNIT.sub("", _SPACES.sub("", text)).strip()
+
+
 def parse_number(text: str) -> int | float | None:
     """A number typed the French way: « 12 000 », « 12 000 € », « 12,5 », « 30 % »; None if
-    it is not one (only ASCII digits count)."""
-    cleaned = _UNIT.sub("", _SPACES.sub("", text)).strip()
+    it is not one (only ASCII digits count) or if it is ambiguous (« 12,000 »)."""
+    cleaned = _cleaned(text)
+    if _AMBIGUOUS.match(cleaned):
+        return None
     if _THOUSANDS_WITH_DOTS.match(cleaned):
         cleaned = cleaned.replace(".", "")
     if not cleaned.isascii() or not _DECIMAL.match(cleaned):
@@ -128,11 +141,26 @@ def parse_number(text: str) -> int | float | None:
     return float(cleaned) if "." in cleaned else int(cleaned)
 
 
+def number_problem(text: str) -> str:
+    """The French error for a figure `parse_number` refused."""
+    if _AMBIGUOUS.match(_cleaned(text)):
+        return AMBIGUOUS_ERROR.format(typed=text.strip())
+    return NUMBER_ERROR
+
+
 def number_text(number: Any) -> str:
-    """A stored figure as the form shows it: 85000 → « 85000 », 12.5 → « 12,5 »."""
-    if isinstance(number, float):
-        return f"{int(number)}" if number.is_integer() else repr(number).replace(".", ",")
-    return str(number)
+    """A stored figure as the form shows it, which `parse_number` reads back: 85000 →
+    « 85000 », 12.5 → « 12,5 », 1/3 → « 0,333333 » (at most six decimals, no exponent),
+    12.125 → « 12,1250 » (never three decimals, read as thousands)."""
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        return str(number)
+    if isinstance(number, int):
+        return str(number)
+    text = f"{number:.{DECIMALS}f}".rstrip("0").rstrip(".")
+    whole, _, decimals = text.partition(".")
+    if len(decimals) == 3:
+        decimals += "0"
+    return f"{whole},{decimals}" if decimals else whole
 
 
 def _figure(key: str, text: str) -> tuple[int | float | None, str | None]:
@@ -141,7 +169,7 @@ def _figure(key: str, text: str) -> tuple[int | float | None, str | None]:
         return None, None
     number = parse_number(text)
     if number is None:
-        return None, NUMBER_ERROR
+        return None, number_problem(text)
     figure = FIGURE_BY_KEY[key]
     if number > figure.highest:
         return None, f"indiquez un nombre de 0 à {format_figure(figure.highest)}"
@@ -161,7 +189,9 @@ def _funding(
         if not amount.strip():
             return funding, f"ligne {number} : indiquez le montant en euros, par exemple 12000"
         euros = parse_number(amount)
-        if euros is None or euros > MAX_FUNDING_EUR:
+        if euros is None:
+            return funding, f"ligne {number} : {number_problem(amount)}"
+        if euros > MAX_FUNDING_EUR:
             return funding, f"ligne {number} : {NUMBER_ERROR}"
         if scheme in funding:
             return funding, f"ligne {number} : ce dispositif figure déjà sur une ligne plus haut"

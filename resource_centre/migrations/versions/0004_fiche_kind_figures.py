@@ -1,4 +1,5 @@
-"""writeup.kind, writeup.figures, writeup.interview_requested, attachment.title (issue 14)
+"""writeup.kind, writeup.figures, writeup.interview_requested, attachment.title and
+attachment.pending (issue 14)
 
 Revision ID: 0004
 Revises: 0003
@@ -37,10 +38,14 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True)
         )
+        batch_op.add_column(
+            sa.Column("pending", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("attachment", schema=None) as batch_op:
+        batch_op.drop_column("pending")
         batch_op.drop_column("title")
     with op.batch_alter_table("writeup", schema=None) as batch_op:
         batch_op.drop_column("interview_requested")
