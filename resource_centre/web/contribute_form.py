@@ -4,6 +4,7 @@ checklist) and the summary draft the contributor can ask for."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -111,6 +112,23 @@ def activity_themes(session: Session, themes: set[str]) -> dict[str, list[str]]:
     return mapping
 
 
+ACTIVITY_THEMES_TTL = 300.0  # seconds: the proposal follows new publications slowly, cheaply
+
+
+def cached_activity_themes(
+    request: Request, session: Session, themes: set[str]
+) -> dict[str, list[str]]:
+    """`activity_themes`, kept a few minutes per process: it reads every published fiche's
+    activity and themes, too much for each display of the form in a large library."""
+    key, now = frozenset(themes), time.monotonic()
+    kept = getattr(request.app.state, "activity_themes", None)
+    if kept is not None and kept[0] == key and now - kept[1] < ACTIVITY_THEMES_TTL:
+        return kept[2]
+    mapping = activity_themes(session, themes)
+    request.app.state.activity_themes = (key, now, mapping)
+    return mapping
+
+
 def similar(request: Request, title: str, summary: str, exclude: str | None) -> list[Any]:
     """Up to three published fiches close to what is being written (information only)."""
     words = f"{title} {summary}".strip()
@@ -195,7 +213,9 @@ def form_page(
             "figures": FIGURES,
             "figure_hints": FIGURE_HINTS,
             "choices": offered,
-            "activity_themes": activity_themes(session, {slug for slug, _ in offered["themes"]}),
+            "activity_themes": cached_activity_themes(
+                request, session, {slug for slug, _ in offered["themes"]}
+            ),
             "checklist": result,
             "writeup": writeup,
             "growing": writeup is not None and writeup.kind == "express" and kind == "fiche",
