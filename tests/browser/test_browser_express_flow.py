@@ -18,6 +18,7 @@ pytestmark = pytest.mark.browser
 
 REGIE = "regie-des-trois-ancres"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+DEMO_EXPRESS = "derriere-le-comptoir-de-la-laverie-plateau-des-tilleuls"
 PUBLISH_DELAY = 2.0  # seconds between « Publier » and the fiche found by the search
 
 # The fields a person fills, by name: every visible control of the form except buttons
@@ -142,6 +143,10 @@ def test_express_published_found_then_grown(browser, live_server, make_account, 
         expect(reader.locator("h1")).to_have_text(title)
         expect(reader.locator(".fiche-kind")).to_contain_text("Fiche express")
         found["fiche express"] = axe_serious(reader)
+        # The screenshot shows a demo express (this test's title holds a random word).
+        reader.goto(f"/fiches/{DEMO_EXPRESS}")
+        expect(reader.locator(".fiche-kind")).to_contain_text("Fiche express")
+        found["fiche express (démo)"] = axe_serious(reader)
         reader.screenshot(
             path=str(SCREENSHOTS / f"express-fiche-{width}.png"),
             animations="disabled",
