@@ -79,7 +79,7 @@ def test_request_changes_answer_publish_and_find(browser, live_server, make_acco
         expect(team.locator("#etat")).to_contain_text("Régie de quartier de la Rive des Pins")
         preview = team.locator("article.fiche-preview")
         expect(preview.get_by_role("heading", name="Contexte")).to_be_visible()
-        expect(preview.locator("strong")).to_have_text("aucune laverie")
+        expect(preview.locator(".prose strong")).to_have_text("aucune laverie")
         expect(preview.get_by_role("region", name="Tableau : Résultats")).to_be_visible()
         # The Markdown heading sits one level below its section's (an h3 here).
         expect(preview.locator("h4")).to_have_text("Les étapes")
