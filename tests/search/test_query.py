@@ -312,6 +312,7 @@ def test_facet_values_are_labelled_and_sorted(corpus: Any, search: Any) -> None:
         "activity",
         "audience",
         "scheme",
+        "kind",
         "year",
     }
 
@@ -757,6 +758,7 @@ def test_run_never_raises_on_a_broken_searcher(corpus: Any) -> None:
         "activity",
         "audience",
         "scheme",
+        "kind",
         "year",
     }
 
