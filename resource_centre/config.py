@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # Attachments in S3-compatible storage shared by several machines (contract section 10):
     # s3://KEY:SECRET@host:port/bucket (s3+https://… for TLS); unset: the data directory.
     s3_url: SecretStr | None = None
+    # E-mail (contract section 10; issue 15). SMTP_URL: smtp://host:port,
+    # smtp+starttls://user:password@host:587 or smtps://…; unset: data/outbox/*.eml files.
+    smtp_url: SecretStr | None = None
+    mail_from: str | None = None  # unset: centre-de-ressources@<BASE_URL's host>
+    mail_poll_seconds: float = Field(default=2.0, gt=0)  # how often a worker looks for mail
     # Not in the contract's table: tuning knobs with safe defaults.
     index_poll_seconds: float = 0.1
     render_seconds: float = 2.0  # time limit of the Markdown rendering of one web request
@@ -57,7 +62,7 @@ class Settings(BaseSettings):
     anonymous_window_minutes: int = Field(default=10, ge=1)
     timezone: ZoneInfo = ZoneInfo("Europe/Paris")  # of displayed dates (contract section 10)
 
-    @field_validator("base_url", "allowed_hosts", mode="before")
+    @field_validator("base_url", "allowed_hosts", "smtp_url", "mail_from", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -123,6 +128,24 @@ class Settings(BaseSettings):
     def trusted_proxies(self) -> list[str]:
         """Addresses and networks (or "*") whose X-Forwarded-For and -Proto are believed."""
         return split_list(self.forwarded_allow_ips)
+
+    @property
+    def mail_origin(self) -> str:
+        """The origin of links in e-mails: BASE_URL, or the address `make run` serves."""
+        return self.base_url or "http://127.0.0.1:8000"
+
+    @property
+    def sender_address(self) -> str:
+        """The `From` of messages: MAIL_FROM, or centre-de-ressources@ BASE_URL's host."""
+        if self.mail_from:
+            return self.mail_from
+        host = urlsplit(self.base_url).hostname if self.base_url else None
+        return f"centre-de-ressources@{host or 'localhost'}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where messages are written as .eml files when no SMTP_URL is set."""
+        return self.data_dir / "outbox"
 
     @property
     def is_sqlite(self) -> bool:

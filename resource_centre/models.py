@@ -61,6 +61,9 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=300)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # E-mail notifications (issue 15): "immediate" | "weekly" (one digest) | "never".
+    mail_frequency: str = Field(default="immediate", max_length=16)
+    last_digest_at: datetime | None = None  # the last weekly digest built for this account
 
 
 class WriteUp(SQLModel, table=True):
@@ -84,6 +87,9 @@ class WriteUp(SQLModel, table=True):
     status: str = Field(default="draft", max_length=24)
     featured: bool = False
     published_at: date | None = None
+    # When the fiche first became public (publication or import): the "new since" of
+    # followed searches and digests. None while never published.
+    first_published_at: datetime | None = Field(default=None, index=True)
     # Markdown source and its rendered, sanitised HTML, keyed by section (taxonomy.SECTIONS).
     sections: dict[str, str] = _json_dict()
     sections_html: dict[str, str] = _json_dict()
@@ -250,6 +256,10 @@ class CapitalisationRequest(SQLModel, table=True):
     answered_slug: str | None = Field(default=None, max_length=120)
     answered_by: int | None = Field(default=None, foreign_key="app_user.id")
     answered_at: datetime | None = None
+    # Who to tell when the need is answered: a signed-in reporter's account, or the address
+    # an anonymous reporter chose to leave (erased once the message is written).
+    reporter_id: int | None = Field(default=None, foreign_key="app_user.id")
+    reporter_email: str | None = Field(default=None, max_length=254)
 
 
 class RateLimitEvent(SQLModel, table=True):
@@ -285,6 +295,79 @@ class GlossaryEntry(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
 
 
+class OutboxMessage(SQLModel, table=True):
+    """An e-mail waiting to be sent (or sent): written in the transaction of its cause.
+
+    The message is rendered when it is sent, from `template` (templates/emails/NAME.txt and
+    .html) and `context` (JSON; links as site paths, made absolute with BASE_URL then).
+    """
+
+    __tablename__ = "outbox_message"
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    recipient: str = Field(max_length=254)
+    user_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    subject: str = Field(max_length=250)
+    template: str = Field(max_length=40)
+    context: dict[str, Any] = _json_dict()
+    security: bool = False  # password reset, invitation: no unsubscribe link, always sent
+    status: str = Field(default="pending", max_length=16)  # pending | sent
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class MailLease(SQLModel, table=True):
+    """Who sends mail now: one sender at a time across workers and machines."""
+
+    __tablename__ = "mail_lease"
+    name: str = Field(primary_key=True, max_length=32)
+    holder: str = Field(default="", max_length=100)
+    until: datetime = Field(default_factory=utcnow)
+
+
+class PendingNotification(SQLModel, table=True):
+    """A notification kept for the weekly digest of an account that chose it."""
+
+    __tablename__ = "pending_notification"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    subject: str = Field(max_length=250)
+    template: str = Field(max_length=40)
+    context: dict[str, Any] = _json_dict()
+
+
+class FollowedSearch(SQLModel, table=True):
+    """A library search an account follows (« veille »): /suivis, digests, a feed."""
+
+    __tablename__ = "followed_search"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    query: str = Field(max_length=1000)  # the normalised query string of a /fiches URL
+    label: str = Field(default="", max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+    visited_at: datetime = Field(default_factory=utcnow)  # the last visit of /suivis
+    digest_at: datetime = Field(default_factory=utcnow)  # the end of the last digest's span
+
+    __table_args__ = (UniqueConstraint("user_id", "query", name="uq_followed_search"),)
+
+
+class AccountToken(SQLModel, table=True):
+    """A single-use link sent by e-mail: password reset or invitation (hash stored only)."""
+
+    __tablename__ = "account_token"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    purpose: str = Field(max_length=16)  # reset | invite
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
 # Attributes of a Régie and of a term that a fiche's index document shows.
 _REGIE_INDEXED = ("name", "region", "city", "department", "slug")
 _TERM_INDEXED = ("label", "slug")
@@ -299,7 +382,18 @@ def _changed(obj: SQLModel, attrs: tuple[str, ...]) -> bool:
 
 @event.listens_for(OrmSession, "before_flush")
 def _journal_changes(session: OrmSession, _ctx: object, _instances: object) -> None:
-    """Add an index journal row for every fiche whose search document may change."""
+    """Add an index journal row for every fiche whose search document may change.
+
+    Also stamps `first_published_at` on a fiche that becomes public for the first time,
+    whatever the path (curator, import, script).
+    """
+    for obj in (*session.new, *session.dirty):
+        if (
+            isinstance(obj, WriteUp)
+            and obj.status in ("published", "archived")
+            and obj.first_published_at is None
+        ):
+            obj.first_published_at = utcnow()
     slugs: set[str] = set()
     for obj in session.new:
         if isinstance(obj, WriteUp):

@@ -14,6 +14,7 @@ from slugify import slugify
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from resource_centre import notifications
 from resource_centre.errors import DomainError, Kind
 from resource_centre.fiche_data import (
     CORPUS_ONLY_FIELDS,
@@ -178,17 +179,17 @@ def record(
     comment: str | None = None,
     **detail: Any,
 ) -> None:
-    """Add an audit event to the current transaction."""
-    session.add(
-        AuditEvent(
-            action=action,
-            actor_id=actor_id,
-            writeup_id=writeup.id if writeup else None,
-            slug=writeup.slug if writeup else None,
-            comment=comment,
-            detail=detail,
-        )
+    """Add an audit event to the current transaction, and the notifications it causes."""
+    event = AuditEvent(
+        action=action,
+        actor_id=actor_id,
+        writeup_id=writeup.id if writeup else None,
+        slug=writeup.slug if writeup else None,
+        comment=comment,
+        detail=detail,
     )
+    session.add(event)
+    notifications.on_event(session, event)
 
 
 def snapshot(session: Session, writeup: WriteUp, *, actor_id: int | None = None) -> None:

@@ -32,8 +32,12 @@ from resource_centre.web import (
     curate,
     dates,
     facet_page,
+    follow_pages,
     glossary_pages,
     library,
+    mail_pages,
+    notify_pages,
+    password_pages,
 )
 from resource_centre.web.access_log import AccessLogMiddleware
 from resource_centre.web.errors import install_error_handlers
@@ -152,5 +156,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contribute.router)
     app.include_router(curate.router)
     app.include_router(glossary_pages.router)
+    app.include_router(mail_pages.router)
+    app.include_router(notify_pages.router)
+    app.include_router(password_pages.router)
+    app.include_router(follow_pages.router)
     install_error_handlers(app, headers=SECURITY_HEADERS, hsts=HSTS)
     return app
