@@ -163,6 +163,12 @@ class SessionMiddleware:
         await self.app(scope, receive, send_wrapper)
 
 
+# One-click unsubscription (RFC 8058): a mail client POSTs to the link of a message's
+# List-Unsubscribe header without cookie or form token; the signed token in the path is
+# the whole authority, and the action (stop e-mails to that address) is harmless.
+CSRF_EXEMPT_PREFIX = "/desabonnement/"
+
+
 def page_csrf_token(request: Request) -> str:
     """A CSRF token for the forms of a page (made when a page is rendered, not for every
     request: an API answer or a redirect needs none)."""
@@ -178,7 +184,7 @@ async def csrf_protect(request: Request) -> AsyncIterator[None]:
     The parsed form (shared with the route) is closed after the response, so uploaded
     files never outlive their request.
     """
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or request.scope["path"].startswith(CSRF_EXEMPT_PREFIX):
         yield
         return
     settings: Settings = request.app.state.settings
