@@ -65,6 +65,7 @@ ACTION_LABELS = {
     "user_create": "compte créé",
     "user_deactivate": "compte désactivé",
     "user_activate": "compte réactivé",
+    "user_invite": "invitation envoyée",
     "request_answered": "demande traitée",
     "glossary_add": "entrée du glossaire ajoutée",
     "glossary_edit": "entrée du glossaire modifiée",

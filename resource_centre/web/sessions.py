@@ -45,6 +45,10 @@ CSRF_ERROR = "Le formulaire a expiré ou ne vient pas de ce site. Rechargez la p
 # Reachable without signing in when the library is private (PUBLIC_READ=false): the
 # paths of these named routes, and everything under them.
 OPEN_ROUTES = ("login_form", "static", "health")
+# Pages reached from an e-mail by someone not signed in, even in a private library:
+# password reset (/mot-de-passe-oublie, /mot-de-passe/{token}), invitations, and the
+# one-click unsubscription. Literal prefixes: their routes carry a token.
+OPEN_PREFIXES = ("/mot-de-passe", "/invitation/", "/desabonnement/")
 # Form limits (the attachment route's body limit is larger, its files count capped here).
 FORM_MAX_FILES = 15
 FORM_MAX_FIELDS = 400
@@ -96,7 +100,7 @@ class SessionMiddleware:
                 if name == "static"
                 else path_for(connection, name)
                 for name in OPEN_ROUTES
-            )
+            ) + tuple(connection.scope.get("root_path", "") + p for p in OPEN_PREFIXES)
         return self._open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
