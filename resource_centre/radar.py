@@ -272,14 +272,27 @@ def needs_below_global_cap(engine: Engine, limit: int, window_minutes: int) -> b
     return recent < limit * NEEDS_GLOBAL_FACTOR
 
 
-def report_need(engine: Engine, *, query: str, filters: dict[str, list[str]], message: str) -> None:
+def report_need(
+    engine: Engine,
+    *,
+    query: str,
+    filters: dict[str, list[str]],
+    message: str,
+    reporter_id: int | None = None,
+    reporter_email: str | None = None,
+) -> None:
     """Record a need for a fiche that does not exist yet (a database write: never call it on
-    the event loop). No personal data is kept; texts are bounded here."""
+    the event loop). Texts are bounded here. Who to tell when a fiche answers it: the
+    signed-in reporter's account (`reporter_id`), else the address an anonymous reporter
+    chose to leave (`reporter_email`, checked by the caller; erased once used)."""
     kept = {name: [v[:100] for v in values if v][:20] for name, values in filters.items()}
+    email = reporter_email.strip().lower()[:254] if reporter_email and not reporter_id else None
     need = CapitalisationRequest(
         query=query.strip()[:200],
         filters={name: values for name, values in kept.items() if values},
         message=message.strip()[:2000],
+        reporter_id=reporter_id,
+        reporter_email=email or None,
     )
     with write_session(engine) as session:
         session.add(need)
@@ -313,4 +326,5 @@ def answer_need(session: Session, *, user: User, need_id: int, slug: str) -> Non
     need.status, need.answered_slug = "answered", writeup.slug
     need.answered_by, need.answered_at = user.id, utcnow()
     session.add(need)
-    record(session, action="request_answered", writeup=writeup, actor_id=user.id)
+    # notifications.on_event tells the reporter (and erases an anonymous one's address).
+    record(session, action="request_answered", writeup=writeup, actor_id=user.id, need_id=need.id)
