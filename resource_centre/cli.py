@@ -24,6 +24,8 @@ from resource_centre.config import MissingSecretKey, Settings
 from resource_centre.corpus import ExportError, export_corpus, import_corpus
 from resource_centre.db import create_private, make_engine, migrate, read_session, write_session
 from resource_centre.logs import LogLevel, configure_cli_logging, logging_config
+from resource_centre.mail_sender import make_holder, send_pending
+from resource_centre.mailer import transport_for
 from resource_centre.models import User
 from resource_centre.search.indexer import SearchIndex
 from resource_centre.storage import (
@@ -381,6 +383,42 @@ def bootstrap() -> None:
             out.print("Compte de curation de démonstration (affiché une seule fois) :")
             out.print(f"  e-mail : {DEMO_CURATOR_EMAIL}", highlight=False)
             out.print(f"  mot de passe : {password}", highlight=False)
+
+
+SEND_MAIL_LEASE_WAIT = 30.0  # seconds to wait while another process sends
+
+
+@app.command("send-mail")
+def send_mail() -> None:
+    """Envoie les courriels en attente dont l'heure est venue ; code 1 si certains échouent."""
+    with _context() as (settings, engine, _):
+        try:
+            transport_for(settings)  # a malformed RESOURCE_CENTRE_SMTP_URL stops here
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        holder, sent, failed = make_holder(), 0, 0
+        while True:  # batches of 100 until nothing due is left or a batch fails
+            report = send_pending(engine, settings, holder=holder, lease_wait=SEND_MAIL_LEASE_WAIT)
+            sent, failed = sent + report.sent, failed + report.failed
+            if report.busy or report.failed or not report.sent:
+                break
+        where = "envoyé(s)" if settings.smtp_url else f"écrit(s) dans {settings.outbox_dir}"
+        out.print(f"{sent} courriel(s) {where}.", highlight=False)
+        if report.busy:
+            raise _fail(
+                "un autre processus envoie les courriels depuis plus de "
+                f"{SEND_MAIL_LEASE_WAIT:.0f} s ; réessayez plus tard."
+            )
+        if failed:
+            out.print(
+                f"{failed} courriel(s) n'ont pas pu être envoyés : nouvel essai plus tard "
+                "(détail sur la page Curation › Courriels).",
+                highlight=False,
+            )
+        if report.waiting:
+            out.print(f"{report.waiting} courriel(s) en attente.", highlight=False)
+        if failed:
+            raise typer.Exit(1)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from resource_centre.config import Settings
 from resource_centre.db import make_engine
+from resource_centre.mail_sender import MailSender
 from resource_centre.radar import SearchLogWriter
 from resource_centre.search.indexer import SearchIndex
 from resource_centre.search.service import SearchService
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     sync = IndexSync(index, poll_seconds=settings.index_poll_seconds, gc_freeze=settings.gc_freeze)
     search_log = SearchLogWriter(engine, retention_days=settings.log_retention_days)
     search = SearchService(engine, index, log=search_log)
+    mail_sender = MailSender(engine, settings)  # sends the outbox (one sender at a time)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except StorageUnavailable:  # the library still serves; attachments answer 503
             log.exception("attachment storage not ready at start-up")
         sync.start()
+        mail_sender.start()
         # Requests run in a thread pool, but one process computes on one core (the GIL):
         # measured at 10,000 fiches, 20 clients on two workers, 4 threads instead of
         # anyio's 40 served 179 requests/s instead of 108, p95 240 ms instead of 411, and a
@@ -111,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            mail_sender.stop()
             sync.stop()
             search.close()
             search_log.stop()
@@ -130,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.index = index
     app.state.sync = sync
+    app.state.mail_sender = mail_sender
     app.state.search = search
     app.state.search_log = search_log
     app.state.attachments = attachment_store

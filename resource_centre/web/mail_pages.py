@@ -1,7 +1,66 @@
-"""(issue 15) — routes filled in by its owner."""
+"""The back-office page of the outbox (admins): what was sent, what waits and why.
+
+Without RESOURCE_CENTRE_SMTP_URL the messages are .eml files in data/outbox/: each can be
+downloaded here, so that the demo shows its mail without a mail server.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from urllib.parse import urlsplit
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from resource_centre.mail_sender import outbox_counts, recent_messages
+from resource_centre.mailer import eml_path
+from resource_centre.web.deps import AdminDep, DbId, render
+
+router = APIRouter(prefix="/curation")
+LISTED = 200
+
+
+def _smtp_server(request: Request) -> str | None:
+    """host:port of the SMTP server, never its user or password; None: the file transport."""
+    smtp_url = request.app.state.settings.smtp_url
+    if smtp_url is None:
+        return None
+    parts = urlsplit(smtp_url.get_secret_value())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname or '?'}{f':{port}' if port else ''}"
+
+
+@router.get("/courriels", response_class=HTMLResponse, name="mail_outbox")
+def outbox_page(request: Request, user: AdminDep) -> Response:
+    settings = request.app.state.settings
+    engine = request.app.state.engine
+    messages = recent_messages(engine, LISTED)
+    smtp_server = _smtp_server(request)
+    files = (
+        set()
+        if smtp_server is not None
+        else {m.id for m in messages if m.id and eml_path(settings.outbox_dir, m.id).is_file()}
+    )
+    sender = getattr(request.app.state, "mail_sender", None)
+    return render(request, "curate/mail.html", {
+        "messages": messages, "counts": outbox_counts(engine), "listed": LISTED,
+        "smtp_server": smtp_server, "outbox_dir": settings.outbox_dir, "files": files,
+        "sender_error": sender.last_error if sender is not None else None,
+    })  # fmt: skip
+
+
+@router.get("/courriels/{row_id}.eml", name="mail_eml")
+def eml_file(request: Request, user: AdminDep, row_id: DbId) -> Response:
+    """The message as the file transport wrote it (404 when there is no such file)."""
+    path = eml_path(request.app.state.settings.outbox_dir, row_id)
+    try:
+        content = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise HTTPException(404) from None
+    return Response(
+        content,
+        media_type="message/rfc822",
+        headers={"Content-Disposition": f'attachment; filename="courriel-{row_id}.eml"'},
+    )

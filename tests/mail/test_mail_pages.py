@@ -1,0 +1,95 @@
+"""The admins' outbox page /curation/courriels and its .eml downloads, over HTTP."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from resource_centre.auth import create_user
+from resource_centre.db import write_session
+from resource_centre.web.app import create_app
+from tests.mail.test_sender import enqueue, rows
+from tests.web.conftest import PASSWORD, build_settings, login
+
+
+@pytest.fixture
+def web_settings(tmp_path):
+    """No SMTP_URL: the app writes .eml files in data/outbox/ (the `make run` default)."""
+    return build_settings(tmp_path, base_url="https://centre.example", mail_poll_seconds=0.2)
+
+
+def wait_sent(engine, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while sum(m.status == "sent" for m in rows(engine)) < count:
+        assert time.monotonic() < deadline, rows(engine)
+        time.sleep(0.05)
+
+
+def test_admins_see_the_outbox_and_download_each_message(client, app, login_as):
+    ids = enqueue(app.state.engine, 2)
+    wait_sent(app.state.engine, 2)
+    login_as("admin")
+    page = client.get("/curation/courriels")
+    assert page.status_code == 200
+    html = page.text
+    assert "<caption>Les 200 derniers courriels, les plus récents d'abord</caption>" in html
+    assert "Aucun serveur SMTP n'est configuré" in html
+    assert "personne0-0@exemple.org" in html and "Avis n° 2" in html
+    assert html.count("<td>Envoyé") == 2
+    assert 'aria-current="page">Courriels</a>' in html  # the back-office menu
+    download = client.get(f"/curation/courriels/{ids[0]}.eml")
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "message/rfc822"
+    assert download.headers["content-disposition"] == (
+        f'attachment; filename="courriel-{ids[0]}.eml"'
+    )
+    parsed = email.message_from_bytes(download.content, policy=email.policy.default)
+    assert parsed["To"] == "personne0-0@exemple.org" and parsed["Subject"] == "Avis n° 1"
+    assert f'href="/curation/courriels/{ids[1]}.eml"' in html
+    assert client.get("/curation/courriels/999999.eml").status_code == 404
+
+
+def test_only_admins_reach_the_outbox(client, app, login_as):
+    [row_id] = enqueue(app.state.engine)
+    wait_sent(app.state.engine, 1)
+    anonymous = client.get("/curation/courriels", follow_redirects=False)
+    assert anonymous.status_code == 303 and "/connexion" in anonymous.headers["location"]
+    assert (
+        client.get(f"/curation/courriels/{row_id}.eml", follow_redirects=False).status_code == 303
+    )
+    login_as("curator")
+    assert client.get("/curation/courriels").status_code == 403
+    assert client.get(f"/curation/courriels/{row_id}.eml").status_code == 403
+    assert "Courriels</a>" not in client.get("/curation").text  # not in a curator's menu
+
+
+def test_with_smtp_a_failure_shows_the_server_error_and_next_attempt(tmp_path, smtp_server):
+    secret = "mot-de-passe-smtp-42"
+    settings = build_settings(
+        tmp_path,
+        smtp_url=f"smtp://robot:{secret}@127.0.0.1:{smtp_server.port}",
+        mail_poll_seconds=0.2,
+    )
+    smtp_server.stop()
+    application = create_app(settings)
+    with TestClient(application) as client:
+        engine = application.state.engine
+        [row_id] = enqueue(engine)
+        deadline = time.monotonic() + 10
+        while rows(engine)[0].attempts == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with write_session(engine) as session:
+            admin = create_user(session, email="admin@exemple.org", password=PASSWORD, role="admin")
+        assert login(client, admin).status_code == 303
+        html = client.get("/curation/courriels").text
+    assert f"<strong>127.0.0.1:{smtp_server.port}</strong>" in html
+    assert "En attente, après un échec" in html
+    assert "1 en attente, dont 1 après un échec" in html
+    assert "ConnectionRefusedError: [Errno 111] Connection refused" in html
+    assert secret not in html and "robot" not in html
+    assert ">Fichier</th>" not in html and f"{row_id}.eml" not in html

@@ -1,0 +1,292 @@
+"""Sending the outbox (resource_centre/mail_sender.py) to a real SMTP server: a server that
+is down delays mail, never loses or doubles it; one sender at a time; an idle sender only
+reads; the .eml files of the file transport."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import stat
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, event, select
+
+from resource_centre import outbox
+from resource_centre.config import Settings
+from resource_centre.db import make_engine, read_session, write_session
+from resource_centre.mail_sender import (
+    LEASE_NAME,
+    MailSender,
+    acquire_lease,
+    release_lease,
+    retry_delay,
+    send_pending,
+)
+from resource_centre.models import MailLease, OutboxMessage
+from tests.conftest import make_settings
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture
+def engine(mail_settings: Settings):
+    engine = make_engine(mail_settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+def enqueue(engine: Engine, count: int = 1, *, security: bool = False) -> list[int]:
+    """Write `count` notices to the outbox, each in its own transaction (its own event)."""
+    ids = []
+    for number in range(count):
+        with write_session(engine) as session:
+            row = outbox.enqueue(
+                session,
+                recipient=f"personne{len(ids)}-{number}@exemple.org",
+                subject=f"Avis n° {number + 1}",
+                template="notice",
+                context={"paragraphs": [f"Événement {number + 1}"], "link": "/fiches"},
+                security=security,
+            )
+            session.flush()
+            assert row.id is not None
+            ids.append(row.id)
+    return ids
+
+
+def rows(engine: Engine) -> list[OutboxMessage]:
+    with read_session(engine) as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))  # type: ignore[arg-type]
+
+
+def test_server_down_during_three_events_then_up_three_messages_once_each(
+    smtp_server, mail_settings, engine
+):
+    smtp_server.stop()
+    enqueue(engine, 3)
+    down = send_pending(engine, mail_settings, holder="test")
+    assert (down.sent, down.failed, down.waiting) == (0, 3, 3)
+    stored = rows(engine)
+    assert [m.status for m in stored] == ["pending"] * 3
+    assert [m.attempts for m in stored] == [1, 1, 1]
+    assert all(m.last_error and "refused" in m.last_error.lower() for m in stored)
+    # Not due again before the back-off: nothing is tried, nothing changes.
+    assert send_pending(engine, mail_settings, holder="test").failed == 0
+
+    smtp_server.start()
+    later = datetime.now(UTC) + timedelta(seconds=31)
+    up = send_pending(engine, mail_settings, holder="test", now=later)
+    assert (up.sent, up.failed, up.waiting) == (3, 0, 0)
+    received = smtp_server.wait_for(3)
+    assert sorted(str(m["Subject"]) for m in received) == ["Avis n° 1", "Avis n° 2", "Avis n° 3"]
+    assert len({m["Message-ID"] for m in received}) == 3
+    stored = rows(engine)
+    assert [m.status for m in stored] == ["sent"] * 3
+    assert all(m.sent_at is not None and m.last_error is None for m in stored)
+
+    again = send_pending(engine, mail_settings, holder="test", now=later + timedelta(hours=2))
+    assert (again.sent, again.failed, again.waiting) == (0, 0, 0)
+    assert len(smtp_server.messages) == 3
+
+
+def test_a_refused_recipient_waits_and_the_others_go(smtp_server, mail_settings, engine):
+    ids = enqueue(engine, 3)
+    smtp_server.refused.add("personne1-1@exemple.org")
+    report = send_pending(engine, mail_settings, holder="test")
+    assert (report.sent, report.failed, report.waiting) == (2, 1, 1)
+    assert sorted(str(m["To"]) for m in smtp_server.wait_for(2)) == [
+        "personne0-0@exemple.org",
+        "personne2-2@exemple.org",
+    ]
+    refused = rows(engine)[1]
+    assert refused.id == ids[1] and refused.status == "pending" and refused.attempts == 1
+    assert refused.last_error is not None and "550" in refused.last_error
+    smtp_server.refused.clear()
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert send_pending(engine, mail_settings, holder="test", now=later).sent == 1
+    assert len(smtp_server.wait_for(3)) == 3
+
+
+def test_back_off_doubles_up_to_one_hour(smtp_server, mail_settings, engine):
+    assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 7, 8, 50)] == [
+        30,
+        60,
+        120,
+        1920,
+        3600,
+        3600,
+    ]
+    smtp_server.stop()
+    [row_id] = enqueue(engine)
+    now = datetime.now(UTC)
+    waits = []
+    for _ in range(9):
+        assert send_pending(engine, mail_settings, holder="test", now=now).failed == 1
+        [message] = rows(engine)
+        waits.append((message.next_attempt_at - now).total_seconds())
+        now = message.next_attempt_at
+    assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert message.attempts == 9 and message.id == row_id and message.status == "pending"
+
+
+def test_a_message_not_due_waits(smtp_server, mail_settings, engine):
+    enqueue(engine, 2)
+    with write_session(engine) as session:
+        later = session.get(OutboxMessage, rows(engine)[1].id)
+        assert later is not None
+        later.next_attempt_at = datetime.now(UTC) + timedelta(minutes=5)
+    report = send_pending(engine, mail_settings, holder="test")
+    assert (report.sent, report.failed, report.waiting) == (1, 0, 1)
+    assert [str(m["Subject"]) for m in smtp_server.wait_for(1)] == ["Avis n° 1"]
+
+
+def test_only_the_lease_holder_sends(smtp_server, mail_settings, engine):
+    enqueue(engine, 2)
+    assert acquire_lease(engine, "other-machine:1:ab")
+    busy = send_pending(engine, mail_settings, holder="test")
+    assert busy.busy and (busy.sent, busy.waiting) == (0, 2)
+    assert smtp_server.messages == []
+    assert not acquire_lease(engine, "test")
+    release_lease(engine, "other-machine:1:ab")
+    assert send_pending(engine, mail_settings, holder="test").sent == 2
+    with read_session(engine) as session:
+        lease = session.get(MailLease, LEASE_NAME)
+        assert lease is not None and lease.holder == ""  # released at the end
+
+
+def test_an_expired_lease_is_taken_over(smtp_server, mail_settings, engine):
+    enqueue(engine)
+    assert acquire_lease(engine, "crashed:1:ab")
+    with write_session(engine) as session:
+        lease = session.get(MailLease, LEASE_NAME)
+        assert lease is not None
+        lease.until = datetime.now(UTC) - timedelta(seconds=1)  # its holder died
+    assert send_pending(engine, mail_settings, holder="test").sent == 1
+
+
+def test_two_senders_in_one_process_never_share_a_message(smtp_server, mail_settings, engine):
+    enqueue(engine, 20)
+    smtp_server.delay = 0.02
+    reports = []
+    start = threading.Barrier(2)
+
+    def sender(holder: str) -> None:
+        start.wait()
+        reports.append(send_pending(engine, mail_settings, holder=holder, lease_wait=0.0))
+
+    threads = [threading.Thread(target=sender, args=(f"thread-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(r.sent for r in reports) == [0, 20]
+    assert [r.busy for r in reports if r.sent == 0] == [True]  # it found the lease taken
+    ids = Counter(str(m["Message-ID"]) for m in smtp_server.wait_for(20))
+    assert len(ids) == 20 and set(ids.values()) == {1}
+
+
+def test_idle_sender_only_reads(smtp_server, mail_settings, engine):
+    statements: list[str] = []
+    watched = make_engine(mail_settings.database_url)
+    event.listen(watched, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    sender = MailSender(watched, mail_settings)  # polls every 0.2 s
+    sender.start()
+    try:
+        threading.Event().wait(1.5)
+    finally:
+        sender.stop()
+        watched.dispose()
+    assert len(statements) >= 3  # it did poll
+    # SELECTs, and on SQLite the deferred BEGIN of a read (a writer's is BEGIN IMMEDIATE).
+    kinds = Counter(" ".join(sql.split()[:1]).upper() for sql in statements)
+    assert set(kinds) <= {"SELECT", "BEGIN"}, kinds
+    assert "BEGIN IMMEDIATE" not in statements
+    with read_session(engine) as session:
+        assert session.get(MailLease, LEASE_NAME) is None  # not even the lease row
+
+
+def test_sender_thread_delivers_what_is_enqueued(smtp_server, mail_settings, engine):
+    sender = MailSender(engine, mail_settings)
+    sender.start()
+    try:
+        enqueue(engine, 2)
+        assert len(smtp_server.wait_for(2, timeout=10)) == 2
+    finally:
+        sender.stop()
+    assert [m.status for m in rows(engine)] == ["sent", "sent"]
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        RESOURCE_CENTRE_DATABASE_URL=settings.database_url,
+        RESOURCE_CENTRE_DATA_DIR=str(settings.data_dir),
+        RESOURCE_CENTRE_INDEX_DIR=str(settings.index_dir),
+        RESOURCE_CENTRE_SMTP_URL=settings.smtp_url.get_secret_value() if settings.smtp_url else "",
+        RESOURCE_CENTRE_BASE_URL=settings.base_url or "",
+    )
+    if settings.secret_key_value:
+        env["RESOURCE_CENTRE_SECRET_KEY"] = settings.secret_key_value
+    return env
+
+
+@pytest.mark.slow
+def test_two_send_mail_processes_at_once_send_each_message_once(smtp_server, mail_settings, engine):
+    enqueue(engine, 40)
+    smtp_server.delay = 0.05  # two seconds of sending: the processes overlap
+    command = [sys.executable, "-m", "resource_centre", "send-mail"]
+    procs = [
+        subprocess.Popen(
+            command,
+            env=cli_env(mail_settings),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=90)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    received = smtp_server.wait_for(40)
+    threading.Event().wait(0.5)  # anything sent twice would arrive now
+    ids = Counter(str(m["Message-ID"]) for m in smtp_server.messages)
+    assert len(ids) == 40 and set(ids.values()) == {1}, ids.most_common(3)
+    assert len(received) == 40
+    assert all(m.status == "sent" for m in rows(engine))
+    sent = [
+        int(line.split()[0]) for out in outputs for line in out.splitlines() if "envoyé" in line
+    ]
+    assert len(sent) == 2 and sum(sent) == 40, outputs
+
+
+def test_file_transport_writes_private_eml_files(tmp_path, sqlite_url):
+    settings = make_settings(tmp_path, sqlite_url, base_url="https://centre.example")
+    engine = make_engine(sqlite_url)
+    try:
+        ids = enqueue(engine, 2)
+        previous = os.umask(0o022)
+        try:
+            report = send_pending(engine, settings, holder="test")
+        finally:
+            os.umask(previous)
+        assert (report.sent, report.failed) == (2, 0)
+        folder = tmp_path / "data" / "outbox"
+        assert sorted(p.name for p in folder.iterdir()) == [f"{i}.eml" for i in ids]
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        for row_id in ids:
+            path = folder / f"{row_id}.eml"
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert parsed["Message-ID"].startswith(f"<outbox-{row_id}-")
+            assert parsed["List-Unsubscribe"].startswith("<https://centre.example/desabonnement/")
+        assert all(m.status == "sent" for m in rows(engine))
+    finally:
+        engine.dispose()
