@@ -1,7 +1,134 @@
-"""(issue 15) — routes filled in by its owner."""
+"""Followed searches (« veille »): `/suivis`, following a search, no longer following it.
+
+`GET /suivis` lists the account's followed searches, each with what was first published
+since the last visit that it finds; the visit then becomes the last one. `POST /suivis`
+follows the search of a `/fiches` query string (field `query`), from the « Suivre cette
+recherche » button of the library; `POST /suivis/{id}/supprimer` stops following one.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import update
+from sqlmodel import col
+
+from resource_centre import following
+from resource_centre.db import read_session, write_session
+from resource_centre.following import (
+    FollowError,
+    NewFiche,
+    SearchUnavailable,
+    feed_path,
+    index_in_step,
+    search_path,
+)
+from resource_centre.models import FollowedSearch, utcnow
+from resource_centre.web.deps import DbId, SearchDep, UserDep, render
+from resource_centre.web.sessions import set_flash
+from resource_centre.web.urls import path_for
 
 router = APIRouter()
+
+NEW_SHOWN = 20  # new fiches listed per followed search (the others are counted)
+FOLLOWED = "Recherche suivie : ses nouvelles fiches seront dans votre veille."
+ALREADY = "Vous suivez déjà cette recherche."
+UNFOLLOWED = "Vous ne suivez plus cette recherche."
+NOT_FOUND = "Cette recherche suivie n’existe pas (ou plus)."
+
+
+def _fiche(fiche: NewFiche) -> dict[str, Any]:
+    return {
+        "slug": fiche.slug,
+        "title": fiche.title,
+        "regie_name": fiche.regie_name,
+        "summary": fiche.summary,
+        "first_published_at": fiche.first_published_at,
+    }
+
+
+@router.get("/suivis", name="follows")
+def follows_page(request: Request, user: UserDep, search: SearchDep) -> Any:
+    """The account's followed searches, with what is new since its last visit."""
+    engine = request.app.state.engine
+    now = utcnow()
+    with read_session(engine) as session:
+        followed = following.list_for(session, user)
+        since = min((f.visited_at for f in followed), default=now)
+        candidates = following.published_between(session, since, now) if followed else []
+    labels = search.labels()
+    items = []
+    unavailable = False
+    for item in followed:
+        new: list[NewFiche] = []
+        if not unavailable:
+            try:
+                new = following.matching_new(
+                    search, item.query, item.visited_at, now, candidates=candidates
+                )
+            except SearchUnavailable:
+                unavailable = True
+        newest_first = list(reversed(new))
+        items.append(
+            {
+                "id": item.id,
+                "label": following.label_of(item.query, labels) or item.label,
+                "search_url": search_path(item.query),
+                "feed_url": feed_path(item.query),
+                "visited_at": item.visited_at,
+                "created_at": item.created_at,
+                "new": [_fiche(f) for f in newest_first[:NEW_SHOWN]],
+                "new_count": len(new),
+            }
+        )
+    # What was shown is no longer new, unless the index has not caught up with the journal
+    # yet: a fiche published a moment ago would then be skipped for good.
+    if followed and not unavailable and (not candidates or index_in_step(search.index, wait=0)):
+        with write_session(engine) as session:
+            session.execute(
+                update(FollowedSearch)
+                .where(
+                    col(FollowedSearch.user_id) == user.id,
+                    col(FollowedSearch.id).in_([f.id for f in followed]),
+                )
+                .values(visited_at=now)
+            )
+    context = {
+        "items": items,
+        "unavailable": following.SEARCH_UNAVAILABLE if unavailable else None,
+        "max_followed": following.MAX_FOLLOWED,
+    }
+    return render(request, "library/follows.html", context)
+
+
+def _back(request: Request, message: str, kind: str = "success") -> Response:
+    response = RedirectResponse(path_for(request, "follows"), status_code=303)
+    set_flash(response, request, message, kind)
+    return response
+
+
+@router.post("/suivis", name="follow")
+def follow_search(
+    request: Request,
+    user: UserDep,
+    search: SearchDep,
+    query: Annotated[str, Form(max_length=following.MAX_RAW_QUERY_CHARS)] = "",
+) -> Response:
+    """Follow the search of a `/fiches` query string (idempotent)."""
+    try:
+        with write_session(request.app.state.engine) as session:
+            _, created = following.follow(session, user, query, labels=search.labels())
+    except FollowError as exc:
+        return _back(request, exc.message, "error")
+    return _back(request, FOLLOWED if created else ALREADY)
+
+
+@router.post("/suivis/{followed_id}/supprimer", name="unfollow")
+def unfollow_search(request: Request, user: UserDep, followed_id: DbId) -> Response:
+    """Stop following one of the account's searches (another's: 404)."""
+    with write_session(request.app.state.engine) as session:
+        if not following.unfollow(session, user, followed_id):
+            raise HTTPException(404, NOT_FOUND)
+    return _back(request, UNFOLLOWED)

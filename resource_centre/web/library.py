@@ -7,7 +7,7 @@ import logging
 import re
 import secrets
 from dataclasses import replace
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from resource_centre import radar
+from resource_centre import following, radar
 from resource_centre.figure_ranges import FigureRange, shared_cache
 from resource_centre.models import Regie, WriteUp
 from resource_centre.ratelimit import RateLimiter, allow_shared, shared_limiter
@@ -31,9 +31,10 @@ from resource_centre.taxonomy import (
 )
 from resource_centre.web import facets as states
 from resource_centre.web.deps import SearchDep, SessionDep, current_user, render
+from resource_centre.web.feed import feed_response
 from resource_centre.web.fiche_view import fiche_context
 from resource_centre.web.sessions import set_flash
-from resource_centre.web.urls import absolute_url_for, path_for, site_origin
+from resource_centre.web.urls import path_for
 from resource_centre.writeups import get_by_slug
 
 router = APIRouter()
@@ -44,7 +45,6 @@ HOME_LATEST = 6
 HOME_FEATURED = 3
 RELATED = 3
 REGIE_FICHES = 50
-FEED_ENTRIES = 50
 CLOSEST_THEMES = 5
 MAX_SLUG_CHARS = 120
 CLICKS_PER_WINDOW = 30  # opened search results counted per address and window
@@ -247,6 +247,8 @@ def _list_context(
         ],
         "filters_active": sum(1 for c in chips if c.name != "q"),
         "click_token": token,
+        # « Suivre cette recherche » and this search's feed (web/follow_pages.py, web/feed.py).
+        "follow_query": following.encode(wanted),
         **states.section_context(base, wanted),
     }
     activities = wanted.filters.get("activity", [])
@@ -399,69 +401,11 @@ def regie(request: Request, slug: str, session: SessionDep, search: SearchDep) -
 
 
 @router.get("/flux.atom", name="feed")
-def feed(request: Request, session: SessionDep) -> Any:
+def feed(request: Request, session: SessionDep, search: SearchDep) -> Any:
+    """The Atom feed: the newest fiches, or those of a search (`web/feed.py`)."""
     if (redirect := _sign_in_redirect(request)) is not None:
         return redirect
-    rows = session.execute(
-        select(WriteUp, Regie)
-        .outerjoin(Regie, col(WriteUp.regie_id) == Regie.id)
-        .where(WriteUp.status == "published")
-        .order_by(
-            col(WriteUp.published_at).desc(),
-            col(WriteUp.updated_at).desc(),
-            col(WriteUp.id).desc(),
-        )
-        .limit(FEED_ENTRIES)
-    ).all()
-    entries = []
-    origin = site_origin(request)  # once: the same for every link
-    for writeup, regie in rows:
-        updated = _aware(writeup.updated_at)
-        title, summary = _xml_text(writeup.title), _xml_text(writeup.summary)
-        published = (
-            datetime.combine(writeup.published_at, time(), tzinfo=UTC)
-            if writeup.published_at
-            else updated
-        )
-        entries.append(
-            {
-                "title": title,
-                "summary": summary,
-                "themes": writeup.themes,
-                "author": _xml_text(regie.name) if regie else None,
-                "url": absolute_url_for(request, "fiche", slug=writeup.slug, origin=origin),
-                "published": _rfc3339(published),
-                "updated": _rfc3339(max(updated, published)),
-                "updated_at": max(updated, published),
-            }
-        )
-    feed_updated = max((e["updated_at"] for e in entries), default=datetime(2024, 1, 1, tzinfo=UTC))
-    context = {
-        "entries": entries,
-        "updated": _rfc3339(feed_updated),
-        "feed_url": absolute_url_for(request, "feed", origin=origin),
-        "home_url": absolute_url_for(request, "home", origin=origin),
-        "labels": request.app.state.search.labels(),
-    }
-    templates = request.app.state.templates
-    return templates.TemplateResponse(
-        request,
-        "library/feed.xml",
-        context,
-        media_type="application/atom+xml; charset=utf-8",
-    )
-
-
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _xml_text(text: str) -> str:
-    """Drop the characters XML 1.0 forbids (the feed must stay well-formed)."""
-    return _XML_INVALID.sub("", text)
-
-
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return feed_response(request, session, search, _params(request))
 
 
 # --- "Signaler ce besoin" (from an empty search) --------------------------------------------
@@ -499,43 +443,73 @@ def _refused_need_page(
     query: str,
     filters: dict[str, list[str]],
     message: str,
-    error: str,
+    error: str | None,
+    email: str = "",
+    email_error: str | None = None,
 ) -> Response:
-    """The search page the report came from, answered 429: the refusal above the need form,
-    what the user wrote kept in it (the search is not logged again)."""
+    """The search page the report came from, answered 429 (`error`: the refusal above the
+    need form) or 422 (`email_error`: next to the address), what the user wrote kept in the
+    form (the search is not logged again)."""
     wanted = search.parse({"q": [query], **{k: v for k, v in filters.items() if v}})
     results = _quiet_search(search, wanted) or empty_results(wanted, list(wanted.notices))
     context = _list_context(request, search, wanted, results)
-    context.update(need_error=error, need_message=message)
-    response = _page(request, "library/list.html", context, status=429)
-    response.headers["Retry-After"] = str(request.app.state.settings.anonymous_window_minutes * 60)
+    context.update(
+        need_error=error, need_message=message, need_email=email, need_email_error=email_error
+    )
+    status = 422 if email_error else 429
+    response = _page(request, "library/list.html", context, status=status)
+    if status == 429:
+        minutes = request.app.state.settings.anonymous_window_minutes
+        response.headers["Retry-After"] = str(minutes * 60)
     return response
+
+
+# An address left by an anonymous reporter: what browsers accept in type="email" (WHATWG),
+# with a dot in the domain; the message itself is the real test.
+NEED_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+NEED_EMAIL_ERROR = (
+    "Cette adresse e-mail ne semble pas valide (par exemple : prenom.nom@exemple.fr). "
+    "Laissez le champ vide si vous ne souhaitez pas être prévenu."
+)
 
 
 @router.post("/besoins")
 async def report_need(request: Request, search: SearchDep) -> Response:
-    """Record a need for a fiche that does not exist yet; no personal data is asked for."""
+    """Record a need for a fiche that does not exist yet, and who to tell when a fiche
+    answers it: the signed-in user, or the address an anonymous reporter may leave."""
     engine = request.app.state.engine
     form = await request.form()
-    raw_query, raw_message = form.get("q"), form.get("message")
+    raw_query, raw_message, raw_email = form.get("q"), form.get("message"), form.get("email")
     query = raw_query if isinstance(raw_query, str) else ""
     message = raw_message if isinstance(raw_message, str) else ""
     filters = {
         name: [v for v in form.getlist(name) if isinstance(v, str)] for name in radar.NEED_FILTERS
     }
+    user = current_user(request)
+    email = raw_email.strip() if isinstance(raw_email, str) and user is None else ""
+    if email and (len(email) > 254 or not NEED_EMAIL.fullmatch(email)):
+        return await run_in_threadpool(
+            _refused_need_page, request, search, query=query, filters=filters, message=message,
+            error=None, email=email[:300], email_error=NEED_EMAIL_ERROR,
+        )  # fmt: skip
     refusal = await run_in_threadpool(_need_refusal, request)
     if refusal is not None:
         return await run_in_threadpool(
             _refused_need_page, request, search, query=query, filters=filters, message=message,
-            error=refusal,
+            error=refusal, email=email,
         )  # fmt: skip
     await run_in_threadpool(
-        radar.report_need, engine, query=query, filters=filters, message=message
-    )
+        lambda: radar.report_need(
+            engine, query=query, filters=filters, message=message,
+            reporter_id=user.id if user is not None else None, reporter_email=email or None,
+        )
+    )  # fmt: skip
     response = RedirectResponse(path_for(request, "library", query={"q": query}), status_code=303)
-    set_flash(
-        response,
-        request,
-        "Merci : votre besoin est transmis à l'équipe du réseau, qui cherchera une Régie pour en faire une fiche.",
-    )
+    thanks = "Merci : votre besoin est transmis à l'équipe du réseau, qui cherchera une Régie pour en faire une fiche."
+    if email or (user is not None and user.mail_frequency != "never"):
+        thanks += " Vous recevrez un message quand une fiche y répondra."
+    set_flash(response, request, thanks)
     return response
