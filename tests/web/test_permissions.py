@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 from fastapi.routing import iter_route_contexts
 
 from resource_centre.db import read_session, write_session
@@ -63,6 +64,14 @@ GET_MATRIX = {
     "/api/regies": (200, 200, 200, 200, 200),
     "/api/health": (200, 200, 200, 200, 200),
     "/connexion": (200, SIGNED_IN, SIGNED_IN, SIGNED_IN, SIGNED_IN),
+    # E-mail (issue 15): followed searches, the admins' outbox, links sent by e-mail.
+    "/suivis": (SIGN_IN, 200, 200, 200, 200),
+    "/curation/courriels": (SIGN_IN, 403, 403, 403, 200),
+    "/curation/courriels/999.eml": (SIGN_IN, 403, 403, 403, 404),
+    "/mot-de-passe-oublie": (200, 200, 200, 200, 200),
+    "/mot-de-passe/inconnu": (404, 404, 404, 404, 404),
+    "/invitation/inconnu": (404, 404, 404, 404, 404),
+    "/desabonnement/inconnu": (404, 404, 404, 404, 404),
     # A draft's attachment is read by whoever may read the draft; a published one by all.
     f"/fiches/{DRAFT}/pieces-jointes/{{draft_file}}": (404, 200, 404, 200, 200),
     f"/fiches/{PUBLISHED}/pieces-jointes/{{published_file}}": (200, 200, 200, 200, 200),
@@ -85,6 +94,14 @@ POST_MATRIX = {
     ("/mon-compte", "wrong-current-password"): (SIGN_IN, 422, 422, 422, 422),
     ("/contribuer", "new-draft"): (SIGN_IN, 303, 303, 303, 303),
     ("/besoins", "need"): (303, 303, 303, 303, 303),
+    ("/suivis", "follow"): (SIGN_IN, 303, 303, 303, 303),
+    ("/suivis/999/supprimer", "unfollow-unknown"): (SIGN_IN, 404, 404, 404, 404),
+    ("/mon-compte/notifications", "weekly"): (SIGN_IN, 303, 303, 303, 303),
+    ("/curation/utilisateurs/inviter", "invite-admin"): (SIGN_IN, 403, 403, 403, 303),
+    ("/mot-de-passe-oublie", "forgot"): (200, 200, 200, 200, 200),
+    ("/mot-de-passe/inconnu", "reset-unknown"): (404, 404, 404, 404, 404),
+    ("/invitation/inconnu", "invitation-unknown"): (404, 404, 404, 404, 404),
+    ("/desabonnement/inconnu", "unsubscribe-unknown"): (404, 404, 404, 404, 404),
     ("/deconnexion", "sign-out"): (HOME, HOME, HOME, HOME, HOME),  # last: it signs out
 }
 FORMS = {
@@ -107,6 +124,20 @@ FORMS = {
     "glossary-save": {"term": "MTX", "kind": "acronym", "expansions": "sigle changé"},
     "glossary-delete": {},
     "sign-out": {},
+    "follow": {"query": "q=jardin"},
+    "unfollow-unknown": {},
+    "weekly": {"mail_frequency": "weekly"},
+    "invite-admin": {"email": "pirate2@exemple.org", "role": "admin"},
+    "forgot": {"email": "personne@exemple.org"},
+    "reset-unknown": {
+        "password": "un mot de passe assez long",
+        "password_confirm": "un mot de passe assez long",
+    },
+    "invitation-unknown": {
+        "password": "un mot de passe assez long",
+        "password_confirm": "un mot de passe assez long",
+    },
+    "unsubscribe-unknown": {},
 }
 
 
@@ -208,6 +239,13 @@ def test_post_routes_and_nothing_changes_without_the_right(client, app, login_as
     curator = role in ("curator", "admin")
     assert (submitted.status == "published") == curator
     assert (submitted.title == "Titre changé par la matrice") == curator
+    with read_session(app.state.engine) as session:
+        from resource_centre.models import User
+
+        invited = session.execute(
+            select(User).where(User.email == "pirate2@exemple.org")
+        ).scalar_one_or_none()
+    assert (invited is not None) == (role == "admin")
 
 
 def test_posted_role_or_regie_fields_are_ignored_for_contributors(client, app, login_as):
