@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
 from fastapi.routing import iter_route_contexts
+from sqlalchemy import select
 
 from resource_centre.db import read_session, write_session
 from resource_centre.models import Attachment
