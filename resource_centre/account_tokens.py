@@ -16,6 +16,8 @@ import hashlib
 import logging
 import re
 from datetime import datetime, timedelta
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from secrets import token_urlsafe
 
 from sqlalchemy import Engine, delete, update
@@ -43,9 +45,16 @@ RESET_LIFETIME = timedelta(hours=1)
 INVITE_LIFETIME = timedelta(days=7)
 RESET_VALIDITY = "une heure"  # said in the message, with RESET_LIFETIME
 INVITE_VALIDITY = "7 jours"
+# Who invites, in the message, when the administrator has no display name (never their
+# address: the invited person may not know it, and it is not theirs to hand out).
+TEAM = "L'équipe du réseau"
 # The password hash of an invited account that has not chosen its password yet: not a hash
 # any hasher knows, so `auth.verify_password` refuses every password against it.
 INVITED_HASH = "!invite"
+# The same for an invitation an administrator cancelled (or an invited account they
+# deactivated): its links are retired and `accept_invitation` refuses it; only a new
+# invitation makes it usable again.
+CANCELLED_HASH = "!invite-cancelled"
 RESET_SUBJECT = "Réinitialiser votre mot de passe"
 INVITE_SUBJECT = "Invitation au Centre de ressources du Mouvement des Régies"
 # token_urlsafe(32): 32 random bytes in unpadded URL-safe base64, always 43 characters.
@@ -59,6 +68,25 @@ class LinkInvalid(DomainError):
 
 
 LINK_INVALID = "Ce lien n'est plus valable."
+INVALID_ADDRESS = "Cette adresse e-mail n'est pas valide."
+# One address as browsers accept it in type="email" (WHATWG), with a dot in the domain:
+# no comma, space, angle bracket, quote or control character can pass.
+_ADDRESS_SHAPE = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+
+
+def single_address(email: str) -> bool:
+    """Is `email` exactly one mailbox (no list, no display name, no control character), so
+    that a To header made of it names that one recipient?"""
+    if len(email) > 254 or _ADDRESS_SHAPE.fullmatch(email) is None:
+        return False
+    try:
+        parsed = Address(addr_spec=email)
+    except (ValueError, IndexError, HeaderParseError):
+        return False
+    return parsed.addr_spec == email and not parsed.display_name
 
 
 # --- tokens ------------------------------------------------------------------------------
@@ -195,7 +223,7 @@ def request_reset(engine: Engine, email: str, now: datetime | None = None) -> bo
     now = now or utcnow()
     with write_session(engine) as session:
         user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-        if user is None or not user.active or user.password_hash == INVITED_HASH:
+        if user is None or not user.active or user.password_hash in (INVITED_HASH, CANCELLED_HASH):
             return False
         assert user.id is not None
         token = issue(session, user.id, "reset", RESET_LIFETIME, now)
@@ -247,8 +275,9 @@ def invite(
     now: datetime | None = None,
 ) -> tuple[User, bool]:
     """Invite `email` (administrators only): create the account, inactive and without a
-    usable password, or renew the invitation of an account that never accepted one (its
-    role, Régie and name become the ones given; its earlier links stop working). Queue the
+    usable password, or renew the invitation of an account that never accepted one, even a
+    cancelled one (its role, Régie and name become the ones given; its earlier links stop
+    working). Queue the
     invitation message in the session's transaction. Return the account and whether it is
     new. Raises PermissionDenied, AccountError (field "email", "role" or "regie")."""
     if user is None or user.role != "admin":
@@ -258,8 +287,8 @@ def invite(
     name = " ".join(name.split())[:200]
     if not email:
         raise AccountError("Indiquez l'adresse e-mail de la personne invitée.", field="email")
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
-        raise AccountError("Cette adresse e-mail n'est pas valide.", field="email")
+    if not single_address(email):
+        raise AccountError(INVALID_ADDRESS, field="email")
     if role not in ROLES:
         raise AccountError("Choisissez un rôle dans la liste.", field="role")
     regie_row = None
@@ -274,12 +303,14 @@ def invite(
     if account is None:
         account = User(email=email, name=name, role=role, password_hash=INVITED_HASH)
         account.active = False
-    elif account.password_hash != INVITED_HASH:
+    elif account.password_hash not in (INVITED_HASH, CANCELLED_HASH):
         state = "actif" if account.active else "désactivé"
         raise AccountError(
             f"Un compte ({state}) existe déjà pour cette adresse : pas besoin d'invitation.",
             field="email",
         )
+    account.password_hash = INVITED_HASH  # a cancelled invitation is renewed
+    account.active = False
     account.role = role
     account.regie_id = regie_row.id if regie_row else None
     if name:
@@ -293,12 +324,38 @@ def invite(
         session, recipient=email, subject=INVITE_SUBJECT, template="invitation",
         user_id=account.id, security=True,
         context={"name": account.name, "email": email,
-                 "inviter": user.name or user.email, "role": ROLE_LABELS[role],
+                 "inviter": " ".join(user.name.split()) or TEAM, "role": ROLE_LABELS[role],
                  "regie": regie_row.name if regie_row else "",
                  "link": f"/invitation/{token}", "validity": INVITE_VALIDITY},
     )  # fmt: skip
     record(session, action="user_invite", actor_id=user.id, user=email, role=role)
     return account, created
+
+
+class NotInvited(DomainError):
+    """The account has no pending invitation to cancel (409)."""
+
+    default_kind = Kind.CONFLICT
+
+
+def cancel_invitation(
+    session: Session, *, user: User, account_id: int, now: datetime | None = None
+) -> User:
+    """Cancel a pending invitation (administrators only): its links stop working and the
+    account, never activated, stays inactive with CANCELLED_HASH until invited again.
+    Return the account. Raises PermissionDenied, NotInvited."""
+    if user is None or user.role != "admin":
+        raise PermissionDenied
+    account = session.get(User, account_id)
+    if account is None or account.password_hash != INVITED_HASH:
+        raise NotInvited("Ce compte n'attend pas de réponse à une invitation.")
+    assert account.id is not None
+    retire(session, account.id, now=now)
+    account.password_hash = CANCELLED_HASH
+    account.active = False
+    session.add(account)
+    record(session, action="user_invite_cancel", actor_id=user.id, user=account.email)
+    return account
 
 
 def accept_invitation(

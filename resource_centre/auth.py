@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from resource_centre.db import write_session
 from resource_centre.errors import DomainError, Kind
-from resource_centre.models import LoginAttempt, Regie, User, UserSession, utcnow
+from resource_centre.models import AccountToken, LoginAttempt, Regie, User, UserSession, utcnow
 from resource_centre.taxonomy import ROLES
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,8 @@ def change_password(
     `confirm` must repeat `new`. The current password is checked within the same attempt
     limits as signing in (a refusal has the kind `Kind.TOO_MANY`, on the field
     "current_password"). On success every other session of the user is signed out (their
-    rows are deleted); the session `keep_session_id` stays signed in.
+    rows are deleted); the session `keep_session_id` stays signed in; every password reset
+    link still unused stops working.
     Blocking (argon2 and database): call it from a worker thread.
     """
     if new != confirm:
@@ -348,6 +349,12 @@ def change_password(
         if keep_session_id is not None:
             others = others.where(col(UserSession.id) != keep_session_id)
         session.execute(others)
+        # As account_tokens.retire (which imports this module): the links mailed before.
+        session.execute(
+            update(AccountToken)
+            .where(col(AccountToken.user_id) == user_id, col(AccountToken.used_at).is_(None))
+            .values(used_at=utcnow())
+        )
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from resource_centre import catalogue
+from resource_centre.account_tokens import CANCELLED_HASH, INVITED_HASH, retire
 from resource_centre.auth import create_user
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import AuditEvent, Regie, Term, User, UserSession, WriteUp
@@ -30,6 +31,12 @@ class AccountNotFound(DomainError):
 
 class OwnAccount(DomainError):
     """An administrator cannot deactivate (or reactivate) their own account."""
+
+    default_kind = Kind.CONFLICT
+
+
+class NeverActivated(DomainError):
+    """An invited account is activated by accepting an invitation, not by an admin."""
 
     default_kind = Kind.CONFLICT
 
@@ -212,14 +219,24 @@ def create_account(
 
 def set_account_active(session: Session, *, user: User, account_id: int, active: bool) -> str:
     """(Re)activate or deactivate an account; a deactivated one is signed out everywhere at
-    once. Return a French confirmation. Raises OwnAccount, AccountNotFound."""
+    once. Either way its outstanding links (password reset, invitation) stop working, and
+    deactivating an invited account cancels its invitation. Return a French confirmation.
+    Raises OwnAccount, AccountNotFound, NeverActivated."""
     _require_admin(user)
     if account_id == user.id:
         raise OwnAccount("Vous ne pouvez pas désactiver votre propre compte.")
     target = session.get(User, account_id)
-    if target is None:
+    if target is None or target.id is None:
         raise AccountNotFound
+    invited = target.password_hash in (INVITED_HASH, CANCELLED_HASH)
+    if active and invited:
+        raise NeverActivated(
+            "Ce compte n'a jamais été activé : envoyez une nouvelle invitation à la personne."
+        )
+    retire(session, target.id)
     target.active = active
+    if invited:
+        target.password_hash = CANCELLED_HASH  # accept_invitation refuses it from now on
     session.add(target)
     if not active:
         # A Core delete on the table: no autoflush first, no ORM bookkeeping of the sessions.

@@ -3,8 +3,9 @@
 `send_pending` sends the messages that are due. Across processes and machines only the
 holder of the `mail_lease` row "outbox" sends (a conditional UPDATE takes it; it lasts
 LEASE_SECONDS and is renewed before each message); each message is marked sent in its own
-short transaction right after the server accepted it, and a failed one waits
-min(30 s × 2^(attempts-1), 1 h) before the next try. With nothing due it only reads.
+short transaction right after the server accepted it (a security message loses its link
+there: see `sent_context`), and a failed one waits min(30 s × 2^(attempts-1), 1 h) before
+the next try. With nothing due it only reads.
 
 `MailSender` is the background thread of a server process (started by web/app.py):
 it polls every `mail_poll_seconds` and, at most once a minute, builds the weekly digests
@@ -41,6 +42,8 @@ FIRST_RETRY_SECONDS = 30.0
 MAX_RETRY_SECONDS = 3600.0
 DIGEST_EVERY_SECONDS = 60.0
 STOP_WAIT_SECONDS = mailer.SMTP_TIMEOUT + 5  # a message being sent when the server stops
+# What a sent security message keeps in place of its link (see `sent_context`).
+LINK_REMOVED = "(lien retiré après envoi)"
 # Dates compare as stored (UTC); a released lease is older than any clock.
 RELEASED = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -230,7 +233,7 @@ def _send_batch(
                 composed = mailer.compose(message, settings)
                 if transport is None:
                     transport = mailer.transport_for(settings)
-                transport.send(row_id, composed)
+                transport.send(row_id, composed, message.recipient)
             except mailer.TransportDown as exc:
                 # The server cannot be used: the rest of the batch would fail alike.
                 rest = ids[position:]
@@ -247,7 +250,7 @@ def _send_batch(
                 log.exception("mail %s could not be sent", row_id)
                 failed += _record_failures(engine, [row_id], mailer.error_text(exc), now)
                 continue
-            _mark_sent(engine, row_id)
+            _mark_sent(engine, message)
             sent += 1
     finally:
         if transport is not None:
@@ -255,13 +258,25 @@ def _send_batch(
     return sent, failed
 
 
-def _mark_sent(engine: Engine, row_id: int) -> None:
+def sent_context(message: OutboxMessage) -> dict[str, Any]:
+    """The context a row keeps once sent: a security message's link (a live password or
+    invitation token) is replaced; the message as delivered holds it, the database no more."""
+    context = dict(message.context or {})
+    if message.security and "link" in context:
+        context["link"] = LINK_REMOVED
+    return context
+
+
+def _mark_sent(engine: Engine, message: OutboxMessage) -> None:
+    values: dict[str, Any] = {"status": "sent", "sent_at": utcnow(), "last_error": None}
+    if message.security:
+        values["context"] = sent_context(message)
     with write_session(engine) as session:
         session.execute(
             update(OutboxMessage)
-            .where(col(OutboxMessage.id) == row_id)
+            .where(col(OutboxMessage.id) == message.id)
             .where(col(OutboxMessage.status) == "pending")
-            .values(status="sent", sent_at=utcnow(), last_error=None)
+            .values(**values)
         )
 
 

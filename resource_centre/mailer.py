@@ -138,7 +138,7 @@ def sender(settings: Settings) -> str | Address:
 class Transport(Protocol):
     """Delivers composed messages; `close()` ends a batch."""
 
-    def send(self, row_id: int, message: EmailMessage) -> None: ...
+    def send(self, row_id: int, message: EmailMessage, recipient: str | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -198,8 +198,10 @@ class SmtpTransport:
         if code != 235:
             raise smtplib.SMTPAuthenticationError(code, answer)
 
-    def send(self, row_id: int, message: EmailMessage) -> None:
-        """Deliver `message`; TransportDown when the server cannot be used at all."""
+    def send(self, row_id: int, message: EmailMessage, recipient: str | None = None) -> None:
+        """Deliver `message` to `recipient` alone (the envelope's one RCPT TO, whatever its
+        To header says; None: the header's addresses). TransportDown when the server cannot
+        be used at all."""
         reused = self._smtp is not None
         try:
             if self._smtp is None:
@@ -208,12 +210,12 @@ class SmtpTransport:
             self._smtp = None
             raise TransportDown(self.describe(exc)) from exc
         try:
-            self._smtp.send_message(message)
+            self._smtp.send_message(message, to_addrs=[recipient] if recipient else None)
         except smtplib.SMTPServerDisconnected as exc:
             self.close()
             if not reused:
                 raise TransportDown(self.describe(exc)) from exc
-            self.send(row_id, message)  # the kept connection had timed out: once more
+            self.send(row_id, message, recipient)  # the kept connection had timed out: again
         except (
             smtplib.SMTPRecipientsRefused,
             smtplib.SMTPSenderRefused,
@@ -247,7 +249,8 @@ class FileTransport:
     def path_for(self, row_id: int) -> Path:
         return eml_path(self.folder, row_id)
 
-    def send(self, row_id: int, message: EmailMessage) -> None:
+    def send(self, row_id: int, message: EmailMessage, recipient: str | None = None) -> None:
+        """Write the file (an operator delivers it: `recipient` is its To header)."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         target = self.path_for(row_id)
         tmp = self.folder / f".{row_id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"

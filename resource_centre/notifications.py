@@ -8,9 +8,12 @@ exists if and only if its event was committed. Recipients:
   link of the review page;
 - changes requested (with the comment), publication, archiving, a curator's comment: the
   fiche's contributors (its author and the contributors who edited, revised or submitted
-  it), active, but the actor;
+  it), active, but the actor, and only those who may still read what the message is about
+  (`may_read`: a contributor whose Régie no longer holds the fiche hears of its publication
+  only);
 - a need answered by a fiche: whoever reported it (their account, or the address an
-  anonymous reporter left, erased once the message is written).
+  anonymous reporter left, erased once the message is written; a stranger's address gets
+  the fiche's title and link, never the text typed with it).
 
 Each account's `mail_frequency` decides: "immediate" (the outbox), "weekly" (a
 `PendingNotification` for the digest) or "never". Contexts hold no other person's address;
@@ -135,6 +138,17 @@ def contributors(session: Session, writeup: WriteUp, *, except_id: int | None) -
     return list(session.execute(stmt.order_by(col(User.id))).scalars())
 
 
+def may_read(user: User, writeup: WriteUp, *, public: bool) -> bool:
+    """May `user` read what a message about `writeup` shows? Anyone for a public fiche
+    (`public`), else curators and the contributors of the fiche's Régie: the rule of
+    `writeups.can_read`, restated here because writeups imports this module."""
+    if public:
+        return True
+    if user.role in CURATOR_ROLES:
+        return True
+    return user.regie_id is not None and user.regie_id == writeup.regie_id
+
+
 def _was_revision(session: Session, writeup: WriteUp) -> bool:
     """Was the fiche's last submission (before this event) that of a revision?"""
     last = session.execute(
@@ -182,8 +196,12 @@ def _to_contributors(session: Session, event: AuditEvent, writeup: WriteUp) -> N
     else:  # comment
         subject, template = f"Nouveau commentaire sur {title}", "commented"
         context.update(comment=event.comment or "", link="/mes-fiches")
+    # Only a publication shows nothing private: changes requested, comments and archiving
+    # are about a draft, a proposed revision or a fiche withdrawn from the library.
+    public = action == "publish" and writeup.status == "published"
     for user in contributors(session, writeup, except_id=event.actor_id):
-        notify(session, user, subject, template, context)
+        if may_read(user, writeup, public=public):
+            notify(session, user, subject, template, context)
 
 
 def _need_answered(session: Session, event: AuditEvent, writeup: WriteUp) -> None:
@@ -210,14 +228,17 @@ def _need_answered(session: Session, event: AuditEvent, writeup: WriteUp) -> Non
             select(User).where(col(User.email) == address.strip().lower())
         ).scalar()
         # Left for this need only; an account that chose "never" (or unsubscribed) is kept out.
+        # Anyone may have typed this address: the message carries what the site publishes
+        # (the fiche's title and link), never the query or message typed with it.
         if account is None or account.mail_frequency != "never":
             outbox.enqueue(
                 session,
                 recipient=address,
                 subject=subject,
                 template="need_answered",
-                context={"name": "", "anonymous": True, **context},
-            )
+                context={"name": "", "anonymous": True, "title": writeup.title,
+                         "slug": writeup.slug, "link": f"/fiches/{writeup.slug}"},
+            )  # fmt: skip
         need.reporter_email = None  # used once, then erased
         session.add(need)
 

@@ -2,7 +2,9 @@
 
 Owns the search log (written in batches from a background thread, pruned after the
 retention period), the clicks, the radar's figures and the needs readers report
-(« besoins »: recorded from an empty search, answered by a curator with a fiche).
+(« besoins »: recorded from an empty search, answered by a curator with a fiche; the
+address an anonymous reporter left is erased after the same retention period if no fiche
+answered the need by then).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, String, and_, case, cast, delete, func
+from sqlalchemy import Engine, String, and_, case, cast, delete, func, update
 from sqlmodel import Session, col, select
 
 from resource_centre.db import read_session, write_session
@@ -41,11 +43,28 @@ def prune_search_log(engine: Engine, retention_days: int) -> tuple[int, int]:
     return searches or 0, clicks or 0
 
 
+def erase_reporter_emails(engine: Engine, retention_days: int) -> int:
+    """Erase the address left by anonymous reporters of needs older than `retention_days`
+    (an answered need's address is erased when the message is written); return how many."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    with write_session(engine) as session:
+        erased = session.exec(
+            update(CapitalisationRequest)
+            .where(
+                col(CapitalisationRequest.at) < cutoff,
+                col(CapitalisationRequest.reporter_email).is_not(None),
+            )
+            .values(reporter_email=None)
+        ).rowcount
+    return erased or 0
+
+
 class SearchLogWriter:
     """Writes search log rows in batches from a background thread.
 
-    The same thread deletes the rows older than the retention period: when it starts (at the
-    first search after the process starts) and then once a day.
+    The same thread deletes the rows older than the retention period, and erases the
+    addresses of needs as old (`erase_reporter_emails`): when it starts (at the first search
+    after the process starts) and then once a day.
     """
 
     FLUSH_SECONDS = 1.0
@@ -130,11 +149,14 @@ class SearchLogWriter:
         self._pruned_at = now
         try:
             searches, clicks = prune_search_log(self.engine, self.retention_days)
+            addresses = erase_reporter_emails(self.engine, self.retention_days)
         except Exception:
             log.exception("could not prune the search log")
             return
         if searches or clicks:
             log.info("search log pruned: %d searches, %d clicks", searches, clicks)
+        if addresses:
+            log.info("addresses of %d unanswered need(s) erased", addresses)
 
     def _run(self) -> None:
         self.prune_if_due()

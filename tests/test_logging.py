@@ -204,3 +204,35 @@ def test_debug_leaves_the_s3_clients_chatter_out():
     assert done.returncode == 0, done.stderr
     assert "notre ligne" in done.stderr and "un avertissement" in done.stderr
     assert "corps de la requete" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("root_path", ["", "/centre"])
+def test_tokens_are_masked_under_a_root_path_too(tmp_path, caplog, root_path):
+    """Review findings: behind `uvicorn --root-path /centre` the request's path holds the
+    root path and the masking missed; /desabonnement/ (whose token holds an address) was
+    never masked. In process: the app's access middleware, a test client with the root
+    path as uvicorn sets it."""
+    from starlette.testclient import TestClient
+
+    from resource_centre.web.app import create_app
+    from tests.web.conftest import build_settings
+
+    app = create_app(build_settings(tmp_path))
+    token = "jeton-secret-0123456789abcdef"
+    caplog.set_level(logging.INFO, logger="resource_centre.access")
+    with TestClient(app, root_path=root_path, raise_server_exceptions=False) as client:
+        caplog.clear()
+        for prefix in ("/mot-de-passe/", "/invitation/", "/desabonnement/"):
+            client.get(f"{root_path}{prefix}{token}")
+        client.post(f"{root_path}/desabonnement/{token}")
+        client.get(f"{root_path}/fiches")
+    lines = [r.getMessage() for r in caplog.records if r.name == "resource_centre.access"]
+    paths = [line.split(" ")[1] for line in lines]
+    assert paths == [
+        f"{root_path}/mot-de-passe/…",
+        f"{root_path}/invitation/…",
+        f"{root_path}/desabonnement/…",
+        f"{root_path}/desabonnement/…",
+        f"{root_path}/fiches",
+    ], lines
+    assert not any(token in r.getMessage() for r in caplog.records)

@@ -1,9 +1,9 @@
 """The access log: one line per HTTP request, with method, path, status and duration.
 
 The path is logged as sent (percent-encoded), never with the query string, and a segment
-holding a secret token is masked; no client address, cookie or e-mail is written (the
-security log, `auth`, records the addresses of failed sign-ins). The line's time and worker
-pid come from the format (`resource_centre.logs`).
+holding a secret token is masked (under a root path too: `route_path`); no client address,
+cookie or e-mail is written (the security log, `auth`, records the addresses of failed
+sign-ins). The line's time and worker pid come from the format (`resource_centre.logs`).
 """
 
 from __future__ import annotations
@@ -17,19 +17,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from resource_centre.logs import ACCESS_LOGGER
 
 MAX_PATH_CHARS = 300
-# Path segments that carry a secret (contract section 10): logged as "…".
-SECRET_PREFIXES = ("/mot-de-passe/", "/invitation/")
+# Path segments that carry a secret (contract section 10): logged as "…". The
+# unsubscription token holds the address it unsubscribes.
+SECRET_PREFIXES = ("/mot-de-passe/", "/invitation/", "/desabonnement/")
 
 access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes see: `scope["path"]` without the application's root path
+    (uvicorn --root-path /centre puts it in front of the path, as ASGI says)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
 
 
 def loggable_path(scope: Scope) -> str:
     """The path as the client sent it (percent-encoded: one field, no forged line), without
     the query string; a secret token masked, a very long path cut."""
-    path: str = scope["path"]  # decoded: what the router matched
+    path = route_path(scope)  # decoded: what the router matched
     for prefix in SECRET_PREFIXES:
         if path.startswith(prefix):
-            return prefix + "…"
+            root = scope["path"][: len(scope["path"]) - len(path)]
+            return quote(root) + prefix + "…"
     raw: bytes | None = scope.get("raw_path")
     text = raw.partition(b"?")[0].decode("ascii", "backslashreplace") if raw else quote(path)
     if len(text) > MAX_PATH_CHARS:

@@ -66,6 +66,7 @@ ACTION_LABELS = {
     "user_deactivate": "compte désactivé",
     "user_activate": "compte réactivé",
     "user_invite": "invitation envoyée",
+    "user_invite_cancel": "invitation annulée",
     "request_answered": "demande traitée",
     "glossary_add": "entrée du glossaire ajoutée",
     "glossary_edit": "entrée du glossaire modifiée",

@@ -1,7 +1,10 @@
 """The back-office page of the outbox (admins): what was sent, what waits and why.
 
 Without RESOURCE_CENTRE_SMTP_URL the messages are .eml files in data/outbox/: each can be
-downloaded here, so that the demo shows its mail without a mail server.
+downloaded here, so that the demo shows its mail without a mail server. Security messages
+(password reset, invitation) are the exception: their link opens someone's account, so
+their content is never shown nor downloaded here (the file on disk is the delivery, for an
+operator to hand over).
 """
 
 from __future__ import annotations
@@ -11,12 +14,18 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from resource_centre.db import read_session
 from resource_centre.mail_sender import outbox_counts, recent_messages
 from resource_centre.mailer import eml_path
+from resource_centre.models import OutboxMessage
 from resource_centre.web.deps import AdminDep, DbId, render
 
 router = APIRouter(prefix="/curation")
 LISTED = 200
+SECURITY_REFUSED = (
+    "Ce courriel donne accès à un compte (mot de passe oublié ou invitation) : "
+    "son contenu n'est pas affiché dans le back-office."
+)
 
 
 def _smtp_server(request: Request) -> str | None:
@@ -41,7 +50,11 @@ def outbox_page(request: Request, user: AdminDep) -> Response:
     files = (
         set()
         if smtp_server is not None
-        else {m.id for m in messages if m.id and eml_path(settings.outbox_dir, m.id).is_file()}
+        else {
+            m.id
+            for m in messages
+            if m.id and not m.security and eml_path(settings.outbox_dir, m.id).is_file()
+        }
     )
     sender = getattr(request.app.state, "mail_sender", None)
     return render(request, "curate/mail.html", {
@@ -53,7 +66,14 @@ def outbox_page(request: Request, user: AdminDep) -> Response:
 
 @router.get("/courriels/{row_id}.eml", name="mail_eml")
 def eml_file(request: Request, user: AdminDep, row_id: DbId) -> Response:
-    """The message as the file transport wrote it (404 when there is no such file)."""
+    """The message as the file transport wrote it (404 when there is no such file; 403 for a
+    security message)."""
+    with read_session(request.app.state.engine) as session:
+        message = session.get(OutboxMessage, row_id)
+    if message is None:
+        raise HTTPException(404)
+    if message.security:
+        raise HTTPException(403, SECURITY_REFUSED)
     path = eml_path(request.app.state.settings.outbox_dir, row_id)
     try:
         content = path.read_bytes()

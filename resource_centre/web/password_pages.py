@@ -22,7 +22,7 @@ from resource_centre.db import read_session, write_session
 from resource_centre.models import Regie
 from resource_centre.ratelimit import allow_shared
 from resource_centre.taxonomy import ROLE_LABELS, ROLES
-from resource_centre.web.deps import AdminDep, render
+from resource_centre.web.deps import AdminDep, FormId, render
 from resource_centre.web.errors import form_status
 from resource_centre.web.sessions import cookie_header, set_flash
 from resource_centre.web.urls import path_for
@@ -88,11 +88,10 @@ def forgot_send(request: Request, email: Annotated[str, Form(max_length=254)] = 
     if not wanted:
         return _forgot_page(request, errors={"email": "Indiquez votre adresse e-mail."},
                             status=422)  # fmt: skip
-    if "@" not in wanted or any(c.isspace() for c in wanted):
+    if not account_tokens.single_address(wanted):
         return _forgot_page(
-            request, email=email, errors={"email": "Cette adresse e-mail n'est pas valide."},
-            status=422,
-        )  # fmt: skip
+            request, email=email, errors={"email": account_tokens.INVALID_ADDRESS}, status=422
+        )
     if not _reset_allowed(request, wanted):
         return _forgot_page(request, email=email, errors={"email": TOO_MANY_RESETS}, status=429)
     account_tokens.request_reset(request.app.state.engine, wanted)
@@ -196,6 +195,20 @@ def invite_user(
     )
     response = RedirectResponse(path_for(request, "users"), status_code=303)
     set_flash(response, request, message)
+    return response
+
+
+@router.post(
+    "/curation/utilisateurs/annuler-invitation", response_class=HTMLResponse,
+    name="cancel_invitation",
+)  # fmt: skip
+def cancel_invitation(request: Request, user: AdminDep, user_id: FormId = 0) -> Response:
+    """Cancel a pending invitation: its link stops working, the account stays inactive."""
+    with write_session(request.app.state.engine) as session:
+        account = account_tokens.cancel_invitation(session, user=user, account_id=user_id)
+        address = account.email
+    response = RedirectResponse(path_for(request, "users"), status_code=303)
+    set_flash(response, request, f"Invitation de {address} annulée : son lien ne fonctionne plus.")
     return response
 
 

@@ -33,7 +33,7 @@ from resource_centre.auth import (
     load_session,
 )
 from resource_centre.config import Settings
-from resource_centre.web.access_log import loggable_path
+from resource_centre.web.access_log import loggable_path, route_path
 from resource_centre.web.errors import is_api_path
 from resource_centre.web.security import same_origin
 from resource_centre.web.urls import path_for
@@ -93,14 +93,19 @@ class SessionMiddleware:
         self._open_paths: tuple[str, ...] | None = None
 
     def open_paths(self, connection: HTTPConnection) -> tuple[str, ...]:
-        """The paths of `OPEN_ROUTES` (looked up once: routes do not change)."""
+        """The route paths (without the root path) of `OPEN_ROUTES` and `OPEN_PREFIXES`
+        (looked up once: routes do not change)."""
         if self._open_paths is None:
-            self._open_paths = tuple(
-                path_for(connection, name, path="/")
-                if name == "static"
-                else path_for(connection, name)
-                for name in OPEN_ROUTES
-            ) + tuple(connection.scope.get("root_path", "") + p for p in OPEN_PREFIXES)
+            app = connection.app
+            self._open_paths = (
+                tuple(
+                    str(app.url_path_for(name, path="/"))
+                    if name == "static"
+                    else str(app.url_path_for(name))
+                    for name in OPEN_ROUTES
+                )
+                + OPEN_PREFIXES
+            )
         return self._open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -119,12 +124,13 @@ class SessionMiddleware:
         if token and info is None:
             set_cookies.append(cookie_header(SESSION_COOKIE, "", secure=secure, max_age=0))
         anon = cookies.get(ANON_COOKIE, "")
-        path = scope.get("path", "")
+        path = scope.get("path", "")  # with the root path, for the way back after sign-in
+        routed = route_path(scope)  # without it, as the routes and the prefixes below
         if not (16 <= len(anon) <= 64 and anon.replace("-", "").replace("_", "").isalnum()):
             anon = ""
             # A visitor's forms are bound to this cookie; the JSON API has no forms, and
             # its clients get no cookie.
-            if info is None and not is_api_path(path):
+            if info is None and not is_api_path(routed):
                 anon = secrets.token_urlsafe(24)
                 set_cookies.append(cookie_header(ANON_COOKIE, anon, secure=secure))
         state = scope.setdefault("state", {})
@@ -138,10 +144,10 @@ class SessionMiddleware:
         if (
             info is None
             and not self.settings.public_read
-            and not any(path.startswith(p) for p in self.open_paths(connection))
+            and not any(routed.startswith(p) for p in self.open_paths(connection))
         ):
             response: Response
-            if is_api_path(path):
+            if is_api_path(routed):
                 response = JSONResponse({"detail": "Connexion requise."}, status_code=401)
             else:
                 target = path + (
@@ -188,7 +194,7 @@ async def csrf_protect(request: Request) -> AsyncIterator[None]:
     The parsed form (shared with the route) is closed after the response, so uploaded
     files never outlive their request.
     """
-    if request.method in SAFE_METHODS or request.scope["path"].startswith(CSRF_EXEMPT_PREFIX):
+    if request.method in SAFE_METHODS or route_path(request.scope).startswith(CSRF_EXEMPT_PREFIX):
         yield
         return
     settings: Settings = request.app.state.settings

@@ -7,19 +7,22 @@ the previous one stops working (only the newest message is valid)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from resource_centre import account_tokens
 from resource_centre.account_tokens import INVITED_HASH
-from resource_centre.auth import verify_password
+from resource_centre.auth import AccountError, verify_password
 from resource_centre.config import Settings
-from resource_centre.db import read_session
-from resource_centre.models import Regie, User
+from resource_centre.db import read_session, write_session
+from resource_centre.models import AuditEvent, Regie, User
 from tests.mail.test_password_reset import (
     INVALID,
     add_user,
@@ -182,3 +185,141 @@ def test_a_pending_invitation_cannot_ask_for_a_password_reset(site, admin, smtp_
                      {"email": "attente@exemple.org"})  # fmt: skip
     assert page.status_code == 200
     assert outbox_count(site) == 1  # the invitation only
+
+
+# --- review findings ---------------------------------------------------------------------
+
+
+def users_form(client: TestClient, operation: str, user_id: int | None) -> Any:
+    data = {"operation": operation, "user_id": str(user_id)}
+    return form_post(client, "/curation/utilisateurs", "/curation/utilisateurs", data)
+
+
+def accept(client: TestClient, link: str) -> Any:
+    token = csrf_of(client.get("/connexion").text)
+    data = {"name": "", "password": CHOSEN, "password_confirm": CHOSEN, "csrf_token": token}
+    return client.post(link, data=data, follow_redirects=False)
+
+
+def test_deactivating_an_invited_account_cancels_its_invitation(site, admin, smtp_server):
+    """Review finding: the link of a deactivated invited account still worked, and
+    accepting it re-activated the account."""
+    assert invite(site, email="partira@exemple.org", role="curator").status_code == 303
+    [message] = deliver(site, smtp_server, 1)
+    link = link_in(message, "/invitation/")
+    invited = account(site, "partira@exemple.org")
+    assert invited is not None
+    assert users_form(site, "deactivate", invited.id).status_code == 303
+    person = TestClient(site.app, raise_server_exceptions=False)
+    page = person.get(link)
+    assert page.status_code == 404 and INVALID in page.text
+    refused = accept(person, link)
+    assert refused.status_code == 404 and INVALID in refused.text
+    after = account(site, "partira@exemple.org")
+    assert after is not None and not after.active
+    assert not signed_in(person)
+    # Reactivating a never-activated account is refused: a new invitation is the way.
+    again = users_form(site, "activate", invited.id)
+    assert again.status_code == 409 and "envoyez une nouvelle invitation" in again.text
+    still = account(site, "partira@exemple.org")
+    assert still is not None and not still.active
+    assert accept(person, link).status_code == 404
+
+
+def test_an_admin_cancels_a_pending_invitation(site, admin, smtp_server):
+    assert invite(site, email="annulee@exemple.org", role="contributor",
+                  regie="regie-du-canal").status_code == 303  # fmt: skip
+    [message] = deliver(site, smtp_server, 1)
+    link = link_in(message, "/invitation/")
+    invited = account(site, "annulee@exemple.org")
+    assert invited is not None
+    page = site.get("/curation/utilisateurs").text
+    form = re.search(
+        r'<form method="post" action="/curation/utilisateurs/annuler-invitation"[^>]*>(.*?)</form>',
+        page,
+    )
+    assert form and f'name="user_id" value="{invited.id}"' in form.group(1)
+    assert "Annuler l'invitation" in form.group(1) and 'name="csrf_token"' in form.group(1)
+    # Without its CSRF token, or by a curator: refused.
+    no_token = site.post("/curation/utilisateurs/annuler-invitation",
+                         data={"user_id": str(invited.id)})  # fmt: skip
+    assert no_token.status_code == 403
+    curator = TestClient(site.app, raise_server_exceptions=False)
+    assert login(curator, add_user(site, "curator", email="cur@exemple.org")).status_code == 303
+    forbidden = form_post(curator, "/mon-compte", "/curation/utilisateurs/annuler-invitation",
+                          {"user_id": str(invited.id)})  # fmt: skip
+    assert forbidden.status_code == 403
+    assert TestClient(site.app).get(link).status_code == 200  # still valid so far
+
+    done = form_post(site, "/curation/utilisateurs", "/curation/utilisateurs/annuler-invitation",
+                     {"user_id": str(invited.id)})  # fmt: skip
+    assert done.status_code == 303 and done.headers["location"] == "/curation/utilisateurs"
+    page = site.get("/curation/utilisateurs").text
+    assert "Invitation de annulee@exemple.org annulée : son lien ne fonctionne plus." in page
+    assert "Invitation annulée</td>" in page and "Inviter de nouveau" in page
+    person = TestClient(site.app, raise_server_exceptions=False)
+    assert person.get(link).status_code == 404 and accept(person, link).status_code == 404
+    cancelled = account(site, "annulee@exemple.org")
+    assert cancelled is not None and not cancelled.active
+    with read_session(site.app.state.engine) as session:
+        events = session.execute(
+            select(AuditEvent.detail).where(AuditEvent.action == "user_invite_cancel")
+        ).scalars().all()  # fmt: skip
+    assert events == [{"user": "annulee@exemple.org"}]
+    # Cancelling twice: a French conflict, nothing else.
+    twice = form_post(site, "/curation/utilisateurs", "/curation/utilisateurs/annuler-invitation",
+                      {"user_id": str(invited.id)})  # fmt: skip
+    assert twice.status_code == 409 and "n&#39;attend pas de réponse" in twice.text
+    # Invited again: a new link works, the old one never again.
+    assert invite(site, email="annulee@exemple.org", role="contributor",
+                  regie="regie-du-canal").status_code == 303  # fmt: skip
+    [renewed] = deliver(site, smtp_server, 2)[1:]
+    fresh = link_in(renewed, "/invitation/")
+    assert person.get(link).status_code == 404
+    assert accept(person, fresh).status_code == 303
+    accepted = account(site, "annulee@exemple.org")
+    assert accepted is not None and accepted.active
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["a@exemple.org,pirate@attaquant.example", "Nom <a@exemple.org>",
+     "a@exemple.org;b@exemple.org", "a@exemple.org\r\nBcc: b@exemple.org",
+     '"a@exemple.org"@attaquant.example', "a@exemple.org pirate@attaquant.example"],
+)  # fmt: skip
+def test_an_invitation_goes_to_exactly_one_address(site, admin, address):
+    """Review finding: a list of addresses (or a NUL byte) was accepted, and the To header
+    then named two recipients."""
+    refused = invite(site, email=address, role="curator")
+    assert refused.status_code == 422, address
+    assert "Cette adresse e-mail n&#39;est pas valide." in refused.text
+    assert 'aria-invalid="true"' in refused.text
+    assert f'name="email" type="email" value="{escape(address)}"' in refused.text  # kept
+    assert outbox_count(site) == 0
+    with read_session(site.app.state.engine) as session:
+        assert session.execute(select(func.count()).select_from(User)).scalar_one() == 1
+
+
+def test_invite_itself_refuses_anything_but_one_address(site, admin):
+    """The HTTP edge strips control characters; `invite` must not rely on it."""
+    for address in (
+        "a@exemple.org\x00",
+        "a\x00b@exemple.org",
+        "a@exemple.org,b@exemple.org",
+        "a@exemple.org\nBcc: b@exemple.org",
+        "a@exemple",
+    ):
+        with pytest.raises(AccountError) as refused, write_session(site.app.state.engine) as s:
+            account_tokens.invite(s, user=admin, email=address, role="curator")
+        assert refused.value.field == "email", address
+    assert outbox_count(site) == 0
+
+
+def test_an_admin_without_a_name_is_not_named_by_address(site, smtp_server):
+    """Review finding: the invitation named the inviter by their e-mail address."""
+    nameless = add_user(site, "admin", email="admin.sans.nom@exemple.org", name="")
+    assert login(site, nameless).status_code == 303
+    assert invite(site, email="nouveau@exemple.org", role="curator").status_code == 303
+    [message] = deliver(site, smtp_server, 1)
+    assert "L'équipe du réseau vous invite" in text_of(message)
+    assert "admin.sans.nom" not in message.as_string()

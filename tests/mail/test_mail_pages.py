@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import time
 
 import pytest
 from starlette.testclient import TestClient
 
+from resource_centre import account_tokens
 from resource_centre.auth import create_user
 from resource_centre.db import write_session
+from resource_centre.mailer import eml_path
 from resource_centre.web.app import create_app
 from tests.mail.test_sender import enqueue, rows
 from tests.web.conftest import PASSWORD, build_settings, login
+
+LINK_REMOVED = "(lien retiré après envoi)"  # mail_sender.LINK_REMOVED
 
 
 @pytest.fixture
@@ -93,3 +98,39 @@ def test_with_smtp_a_failure_shows_the_server_error_and_next_attempt(tmp_path, s
     assert "ConnectionRefusedError: [Errno 111] Connection refused" in html
     assert secret not in html and "robot" not in html
     assert ">Fichier</th>" not in html and f"{row_id}.eml" not in html
+
+
+def test_a_security_message_is_delivered_but_never_shown_to_admins(client, app, login_as):
+    """Review finding: a sent reset link stayed in the outbox row and in the admins'
+    download, so any admin could open another account. The .eml file written by the file
+    transport is the delivery (an operator hands it over) and keeps it; the row and the
+    back-office do not."""
+    engine = app.state.engine
+    settings = app.state.settings
+    with write_session(engine) as session:
+        create_user(session, email="camille@exemple.org", password=PASSWORD, role="curator")
+    assert account_tokens.request_reset(engine, "camille@exemple.org")
+    [notice] = enqueue(engine)  # an ordinary message beside it
+    wait_sent(engine, 2)
+    reset = next(m for m in rows(engine) if m.security)
+    assert reset.context["link"] == LINK_REMOVED and "/mot-de-passe/" not in str(reset.context)
+    ordinary = next(m for m in rows(engine) if not m.security)
+    assert ordinary.context["link"] == "/fiches"  # other messages keep their context
+    # The file on disk still delivers a working link.
+    raw = eml_path(settings.outbox_dir, reset.id or 0).read_bytes()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage) and parsed["To"] == "camille@exemple.org"
+    body = parsed.get_body(("plain",))
+    assert body is not None
+    delivered = str(body.get_content())
+    [token] = set(re.findall(r"/mot-de-passe/([A-Za-z0-9_-]{43})", delivered))
+    assert client.get(f"/mot-de-passe/{token}").status_code == 200
+
+    login_as("admin")
+    html = client.get("/curation/courriels").text
+    assert "message de sécurité (contenu non affiché)" in html
+    assert f"{reset.id}.eml" not in html and f'href="/curation/courriels/{notice}.eml"' in html
+    refused = client.get(f"/curation/courriels/{reset.id}.eml")
+    assert refused.status_code == 403 and token not in refused.text
+    assert "son contenu n&#39;est pas affiché" in refused.text
+    assert client.get(f"/curation/courriels/{notice}.eml").status_code == 200

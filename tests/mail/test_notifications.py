@@ -32,6 +32,7 @@ from resource_centre.models import (
     WriteUp,
     utcnow,
 )
+from resource_centre.radar import SearchLogWriter
 from resource_centre.unsubscribe import make_token, read_token
 from resource_centre.web.app import create_app
 from resource_centre.writeups import get_by_slug
@@ -518,3 +519,91 @@ def test_unsubscribe_tokens_name_their_address_and_refuse_anything_else() -> Non
     # A signed string that is not an address is refused too.
     not_an_address = make_token(KEY, "pas-une-adresse")
     assert read_token(KEY, not_an_address) is None
+
+
+# --- review findings -------------------------------------------------------------------------
+
+
+def test_a_contributor_whose_regie_lost_the_fiche_hears_only_of_its_publication(
+    site: Site,
+) -> None:
+    """Review finding: recipients followed the audit history, not current rights: a
+    contributor of a Régie that no longer holds an unpublished fiche still got its title and
+    the curators' comments."""
+    curator = site.user("curator", name="Claire Martin")
+    author = site.user("contributor", name="Awa Diallo")  # regie-du-canal
+    title = "Une fiche partie dans une autre Régie"
+    slug = new_submitted_fiche(site.signed_in(author), title)
+    site.deliver(1)
+    reviewer = site.signed_in(curator)
+    moved = post_form(reviewer, f"/fiches/{slug}/modifier",
+                      {**COMPLETE, "title": title, "regie": "regie-des-trois-quartiers"})  # fmt: skip
+    assert moved.status_code == 303, moved.text
+    assert site.fiche(slug).regie_id != site.account(author).regie_id
+
+    mark = site.last_outbox_id()
+    curator_act(reviewer, slug, "comment", "Remarque interne sur le budget.")
+    curator_act(reviewer, slug, "request_changes", "Précisez les partenaires.")
+    assert site.outbox_after(mark) == []  # nothing of an unpublished fiche of another Régie
+    again = post_form(reviewer, f"/fiches/{slug}/modifier",
+                      {**COMPLETE, "title": title, "regie": "regie-des-trois-quartiers"},
+                      action="submit")  # fmt: skip
+    assert again.status_code == 303, again.text
+
+    curator_act(reviewer, slug, "publish")  # now public: its author may hear of it
+    [message] = site.deliver(1)
+    assert str(message["To"]) == author.email
+    assert message["Subject"] == f"Votre fiche est publiée : {title}"
+    mark = site.last_outbox_id()
+    curator_act(reviewer, slug, "archive")  # withdrawn again: not for another Régie
+    assert site.outbox_after(mark) == []
+
+
+def test_a_stranger_address_never_gets_the_text_typed_with_it(site: Site) -> None:
+    """Review finding: anyone could type a victim's address with a need; the message then
+    carried the stranger's query and message. Only the fiche's title and link go."""
+    curator = site.user("curator")
+    visitor = TestClient(site.app, raise_server_exceptions=False)
+    query = "xqzw texte-du-visiteur"
+    response = report_need(visitor, query, email="victime@exemple.org",
+                           message="Message libre du visiteur inconnu")  # fmt: skip
+    assert response.status_code == 303, response.text
+    answer(site.signed_in(curator), need_for(site, query).id or 0, PUBLISHED)
+    [row] = site.outbox_after(0)
+    assert "query" not in row.context and "message" not in row.context
+    [message] = site.deliver(1)
+    whole = text_of(message) + html_of(message) + str(message["Subject"])
+    assert "texte-du-visiteur" not in whole and "Message libre" not in whole
+    assert site.fiche(PUBLISHED).title in text_of(message)
+    assert f"{ORIGIN}/fiches/{PUBLISHED}" in text_of(message)
+
+
+def test_an_unanswered_need_loses_its_address_after_the_log_retention(site: Site) -> None:
+    """Review finding: the address of a need never answered was kept forever."""
+    engine = site.app.state.engine
+    with write_session(engine) as session:
+        for query, days in (("ancien besoin", 31), ("besoin recent", 29)):
+            session.add(CapitalisationRequest(query=query, filters={}, message="",
+                                              reporter_email=f"{days}@exemple.org",
+                                              at=utcnow() - timedelta(days=days)))  # fmt: skip
+    writer = SearchLogWriter(engine, retention_days=30)
+    writer.prune_if_due()  # what each server process runs at start-up, then once a day
+    assert need_for(site, "ancien besoin").reporter_email is None
+    assert need_for(site, "besoin recent").reporter_email == "29@exemple.org"
+    assert need_for(site, "ancien besoin").query == "ancien besoin"  # the need itself stays
+
+
+def test_one_click_unsubscription_under_a_root_path(site: Site) -> None:
+    """Review finding: behind `uvicorn --root-path /centre` the CSRF exemption of
+    /desabonnement/ missed (the request's path holds the root path)."""
+    curator = site.user("curator")
+    token = make_token(site.settings.secret_key, curator.email)
+    mail_client = TestClient(site.app, root_path="/centre", raise_server_exceptions=False)
+    page = mail_client.get(f"/centre/desabonnement/{token}")
+    assert page.status_code == 200
+    assert f'action="/centre/desabonnement/{token}"' in page.text  # the page's own form
+    assert 'name="csrf_token"' not in page.text.split('action="/centre/desabonnement/')[1]
+    done = mail_client.post(f"/centre/desabonnement/{token}",
+                            data={"List-Unsubscribe": "One-Click"})  # fmt: skip
+    assert done.status_code == 200 and "Désabonnement enregistré" in done.text
+    assert site.account(curator).mail_frequency == "never"

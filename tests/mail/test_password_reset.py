@@ -338,3 +338,83 @@ def test_a_private_library_still_lets_visitors_reset_and_accept(tmp_path, sqlite
             response = client.get(path, follow_redirects=False)
             assert response.status_code in (200, 404), (path, response.status_code)
         assert ask_reset(client, "personne@exemple.org").status_code == 200
+
+
+# --- review findings ---------------------------------------------------------------------
+
+
+def test_a_password_change_retires_the_reset_links_sent_before(site, smtp_server):
+    """Review finding: a reset link mailed before a change of password at /mon-compte
+    still worked afterwards."""
+    user = add_user(site, email="prudente@exemple.org")
+    assert ask_reset(site, user.email).status_code == 200
+    link = link_in(deliver(site, smtp_server, 1)[0], "/mot-de-passe/")
+    assert login(site, user).status_code == 303
+    changed = form_post(site, "/mon-compte", "/mon-compte", {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD,
+        "confirm_password": NEW_PASSWORD,
+    })  # fmt: skip
+    assert changed.status_code == 303 and changed.headers["location"] == "/mon-compte"
+    visitor = TestClient(site.app, raise_server_exceptions=False)
+    page = visitor.get(link)
+    assert page.status_code == 404 and INVALID in page.text
+
+
+@pytest.mark.parametrize("operations", [("deactivate",), ("deactivate", "activate")])
+def test_deactivating_or_reactivating_retires_the_reset_links(site, smtp_server, operations):
+    """Review finding: a reset link survived a deactivation and reactivation."""
+    user = add_user(site, email="suspendue@exemple.org")
+    assert ask_reset(site, user.email).status_code == 200
+    link = link_in(deliver(site, smtp_server, 1)[0], "/mot-de-passe/")
+    admin = add_user(site, "admin", email="admin@exemple.org")
+    assert login(site, admin).status_code == 303
+    for operation in operations:
+        done = form_post(site, "/curation/utilisateurs", "/curation/utilisateurs",
+                         {"operation": operation, "user_id": str(user.id)})  # fmt: skip
+        assert done.status_code == 303, done.text
+    visitor = TestClient(site.app, raise_server_exceptions=False)
+    assert visitor.get(link).status_code == 404
+    before = password_hash_of(site, user.email)
+    token = csrf_of(visitor.get("/connexion").text)
+    post = visitor.post(link, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD,
+                                    "csrf_token": token})  # fmt: skip
+    assert post.status_code == 404 and password_hash_of(site, user.email) == before
+
+
+@pytest.mark.parametrize(
+    "address", ["connue@exemple.org,pirate@attaquant.example", "Nom <connue@exemple.org>",
+                "connue@exemple.org;pirate@attaquant.example", '"x"@exemple.org']
+)  # fmt: skip
+def test_a_reset_is_asked_for_exactly_one_address(site, address):
+    """Review finding: a list of addresses passed the check of the request form."""
+    add_user(site, email="connue@exemple.org")
+    refused = ask_reset(site, address)
+    assert (
+        refused.status_code == 422 and "Cette adresse e-mail n&#39;est pas valide." in refused.text
+    )
+    assert outbox_count(site) == 0
+
+
+def test_under_a_root_path_the_reset_pages_stay_open_and_the_api_answers_json(
+    tmp_path, sqlite_url, smtp_server
+):
+    """Review finding: behind `uvicorn --root-path /centre` the path of the request holds
+    the root path; the session middleware must compare the route's path."""
+    settings = make_settings(
+        tmp_path, sqlite_url, public_read=False, smtp_url=smtp_server.url, base_url=ORIGIN
+    )
+    engine = make_engine(settings.database_url)
+    assert import_corpus(engine, TEST_KNOWLEDGE).ok
+    engine.dispose()
+    app = create_app(settings)
+    with TestClient(app, root_path="/centre", raise_server_exceptions=False) as client:
+        private = client.get("/centre/fiches", follow_redirects=False)
+        assert private.status_code == 303
+        assert private.headers["location"] == "/centre/connexion?next=/centre/fiches"
+        for path in ("/centre/mot-de-passe-oublie", "/centre/connexion"):
+            assert client.get(path, follow_redirects=False).status_code == 200, path
+        for path in ("/centre/mot-de-passe/" + "A" * 43, "/centre/invitation/" + "A" * 43):
+            response = client.get(path, follow_redirects=False)
+            assert response.status_code == 404 and INVALID in response.text, path
+        api = client.get("/centre/api/fiches", follow_redirects=False)
+        assert api.status_code == 401 and api.json() == {"detail": "Connexion requise."}

@@ -290,3 +290,37 @@ def test_file_transport_writes_private_eml_files(tmp_path, sqlite_url):
         assert all(m.status == "sent" for m in rows(engine))
     finally:
         engine.dispose()
+
+
+def test_a_sent_security_message_keeps_no_link_in_the_outbox(smtp_server, mail_settings, engine):
+    """Review finding: the live reset/invitation link stayed in the sent row's context."""
+    [security] = enqueue(engine, security=True)
+    [ordinary] = enqueue(engine)
+    assert send_pending(engine, mail_settings, holder="test").sent == 2
+    for message in smtp_server.wait_for(2):  # both delivered with their link
+        body = message.get_body(("plain",))
+        assert body is not None and "https://centre.example/fiches" in body.get_content()
+    stored = {m.id: m for m in rows(engine)}
+    assert stored[security].status == "sent"
+    assert stored[security].context == {
+        "paragraphs": ["Événement 1"],
+        "link": "(lien retiré après envoi)",
+    }
+    assert stored[ordinary].context["link"] == "/fiches"
+
+
+def test_one_envelope_recipient_whatever_the_to_header(smtp_server, mail_settings, engine):
+    """Review finding: a recipient such as `a@x, evil@y` made a To header of two addresses
+    and smtplib delivered to both; the envelope now names the row's recipient alone."""
+    with write_session(engine) as session:
+        outbox.enqueue(
+            session,
+            recipient="victime@exemple.org, pirate@attaquant.example",
+            subject="Avis",
+            template="notice",
+            context={"paragraphs": ["Texte"], "link": "/fiches"},
+        )
+    report = send_pending(engine, mail_settings, holder="test")
+    assert report.sent == 1, rows(engine)[0].last_error
+    smtp_server.wait_for(1)
+    assert smtp_server.recipients == [["victime@exemple.org"]]

@@ -98,6 +98,13 @@ POST_MATRIX = {
     ("/suivis/999/supprimer", "unfollow-unknown"): (SIGN_IN, 404, 404, 404, 404),
     ("/mon-compte/notifications", "weekly"): (SIGN_IN, 303, 303, 303, 303),
     ("/curation/utilisateurs/inviter", "invite-admin"): (SIGN_IN, 403, 403, 403, 303),
+    ("/curation/utilisateurs/annuler-invitation", "invite-cancel-unknown"): (
+        SIGN_IN,
+        403,
+        403,
+        403,
+        409,
+    ),
     ("/mot-de-passe-oublie", "forgot"): (200, 200, 200, 200, 200),
     ("/mot-de-passe/inconnu", "reset-unknown"): (404, 404, 404, 404, 404),
     ("/invitation/inconnu", "invitation-unknown"): (404, 404, 404, 404, 404),
@@ -128,6 +135,7 @@ FORMS = {
     "unfollow-unknown": {},
     "weekly": {"mail_frequency": "weekly"},
     "invite-admin": {"email": "pirate2@exemple.org", "role": "admin"},
+    "invite-cancel-unknown": {"user_id": "999999"},
     "forgot": {"email": "personne@exemple.org"},
     "reset-unknown": {
         "password": "un mot de passe assez long",
