@@ -16,8 +16,6 @@ import hashlib
 import logging
 import re
 from datetime import datetime, timedelta
-from email.errors import HeaderParseError
-from email.headerregistry import Address
 from secrets import token_urlsafe
 
 from sqlalchemy import Engine, delete, update
@@ -30,6 +28,7 @@ from resource_centre.auth import (
     end_session,
     hash_password,
     normalise_email,
+    single_address,
     start_session,
 )
 from resource_centre.db import write_session
@@ -71,24 +70,6 @@ LINK_INVALID = "Ce lien n'est plus valable."
 INVALID_ADDRESS = "Cette adresse e-mail n'est pas valide."
 # One address as browsers accept it in type="email" (WHATWG), with a dot in the domain:
 # no comma, space, angle bracket, quote or control character can pass.
-_ADDRESS_SHAPE = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
-
-
-def single_address(email: str) -> bool:
-    """Is `email` exactly one mailbox (no list, no display name, no control character), so
-    that a To header made of it names that one recipient?"""
-    if len(email) > 254 or _ADDRESS_SHAPE.fullmatch(email) is None:
-        return False
-    try:
-        parsed = Address(addr_spec=email)
-    except (ValueError, IndexError, HeaderParseError):
-        return False
-    return parsed.addr_spec == email and not parsed.display_name
-
-
 # --- tokens ------------------------------------------------------------------------------
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from typing import Any
 
 from pwdlib import PasswordHash
@@ -48,6 +51,24 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+_ADDRESS_SHAPE = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+
+
+def single_address(email: str) -> bool:
+    """Is `email` exactly one mailbox (no list, no display name, no control character), so
+    that a To header made of it names that one recipient?"""
+    if len(email) > 254 or _ADDRESS_SHAPE.fullmatch(email) is None:
+        return False
+    try:
+        parsed = Address(addr_spec=email)
+    except (ValueError, IndexError, HeaderParseError):
+        return False
+    return parsed.addr_spec == email and not parsed.display_name
+
+
 def create_user(
     session: Session,
     *,
@@ -59,7 +80,7 @@ def create_user(
 ) -> User:
     """Add a user to the session (the caller commits); raise AccountError if invalid."""
     email = normalise_email(email)
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+    if not single_address(email):
         raise AccountError(f"adresse e-mail invalide : « {email} »", field="email")
     if role not in ROLES:
         raise AccountError(f"rôle inconnu « {role} » ({', '.join(ROLES)})", field="role")
