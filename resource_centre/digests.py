@@ -3,7 +3,8 @@
 A digest gathers the account's followed searches' new fiches (first published since the
 previous digest, and found by the search) and the notifications it chose to receive weekly
 (`PendingNotification`). It is one outbox message (template `emails/digest`), written in the
-transaction that deletes those notifications and moves each followed search's `digest_at`.
+short transaction that deletes those notifications and moves each followed search's
+`digest_at`.
 
 When: an account gets one when its mail frequency is not "never", it follows a search or
 has a notification waiting, and its previous digest is 7 days old. An account that never had
@@ -13,25 +14,36 @@ still moves (`last_digest_at`).
 
 Who: the mail sender calls `build_due(engine, settings)` about once a minute in every worker
 (`search` may be the application's `SearchService`; without it, one is made for the call
-from `settings.index_dir`, reading the same index). Each account is *claimed* first by a
-conditional UPDATE of its `last_digest_at`, in the transaction that builds its digest: two
-processes at once never build two digests (the second one's UPDATE changes no row).
+from `settings.index_dir`, reading the same index).
 
-The window of a digest ends `SETTLE` before its time (tests may pass `settle`), so that a publication whose transaction
-was still running then is counted in the next digest rather than lost; and a digest waits for
-the search index to have applied the journal (a fiche not yet indexed would be missed).
+How, for each account: first a read (the account, its followed searches, its waiting
+notifications, the fiches first published in the windows), then the searches, with no
+transaction held (on SQLite a write transaction is the database's one write lock: other
+writers, the publications and the mail sender among them, would wait for the searches).
+Then one short write transaction *claims* the account by a conditional UPDATE of its
+`last_digest_at` (still the value read, and the digest still due), writes the outbox
+message, deletes exactly the notifications that were read (by id: one arriving meanwhile
+waits for the next digest) and moves `digest_at`. If the claim changes no row (another
+process built that digest meanwhile), nothing is written: two processes at once never build
+two digests.
+
+The window of a digest ends `SETTLE` before its time (tests may pass `settle`), so that a
+publication whose transaction was still running then is counted in the next digest rather
+than lost; and a digest waits for the search index to have applied the journal (a fiche not
+yet indexed would be missed).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from babel.dates import format_date
-from sqlalchemy import Engine, exists, func, or_, update
+from sqlalchemy import Engine, delete, exists, or_, update
 from sqlmodel import Session, col, select
 
 from resource_centre import outbox
@@ -40,6 +52,7 @@ from resource_centre.db import read_session, write_session
 from resource_centre.following import (
     LIBRARY_PATH,
     SEARCH_UNAVAILABLE,
+    SETTLE,
     NewFiche,
     SearchUnavailable,
     feed_path,
@@ -55,7 +68,6 @@ from resource_centre.models import (
     OutboxMessage,
     PendingNotification,
     User,
-    WriteUp,
     utcnow,
 )
 from resource_centre.search.indexer import SearchIndex
@@ -65,7 +77,6 @@ from resource_centre.search.service import SearchService
 log = logging.getLogger(__name__)
 
 EVERY = timedelta(days=7)
-SETTLE = timedelta(seconds=60)
 FICHES_PER_SECTION = 20  # listed in a section; the others are counted ("et 3 autres")
 SUMMARY_CHARS = 300
 TEMPLATE = "digest"
@@ -162,50 +173,82 @@ def build_for_user(
     *,
     search: SearchService | None = None,
     settle: timedelta = SETTLE,
+    searching: Callable[[], object] | None = None,
 ) -> int | None:
     """Build one account's digest now, due or not; return the outbox message's id, or None
     when there was nothing new (or another process was building it at the same time).
 
-    Raises `SearchUnavailable` when the index cannot answer or lags behind the journal
-    (nothing is changed then).
+    `searching` is called once the account's data is read, just before its searches run
+    (tests: no transaction is held then). Raises `SearchUnavailable` when the index cannot
+    answer or lags behind the journal (nothing is changed then).
     """
     now = now or utcnow()
     with _search_for(engine, settings, search) as service:
-        return _build(engine, settings, user_id, now, service, due=False, settle=settle)
-
-
-def _needs_index(engine: Engine, user_id: int, until: datetime) -> bool:
-    """Whether some fiche first published in the account's windows is to be searched."""
-    with read_session(engine) as session:
-        since = session.execute(
-            select(func.min(FollowedSearch.digest_at)).where(FollowedSearch.user_id == user_id)
-        ).scalar()
-        if since is None or since >= until:
-            return False
-        return (
-            session.execute(
-                select(WriteUp.id)
-                .where(
-                    col(WriteUp.status) == "published",
-                    col(WriteUp.first_published_at) > since,
-                    col(WriteUp.first_published_at) <= until,
-                )
-                .limit(1)
-            ).first()
-            is not None
+        return _build(
+            engine, settings, user_id, now, service, due=False, settle=settle, searching=searching
         )
 
 
-def _claim(session: Session, user_id: int, now: datetime, *, due: bool) -> bool:
-    """Set the account's `last_digest_at` if its digest is still to build (locks its row)."""
+@dataclass(frozen=True)
+class _Read:
+    """What a digest is built from, read before any search and before any write."""
+
+    user: User
+    follows: list[FollowedSearch]
+    pending: list[PendingNotification]
+    candidates: list[NewFiche]  # the fiches first published in the follows' windows
+
+
+def _claimable(user: User, now: datetime, *, due: bool) -> bool:
+    """Whether the account's digest is still to build at `now` (as `_claim` checks it)."""
+    if not user.active or user.mail_frequency == "never":
+        return False
+    last = user.last_digest_at
+    if last is None:
+        return True
+    last = last if last.tzinfo else last.replace(tzinfo=UTC)  # SQLite gives naive UTC
+    return last <= now - EVERY if due else last < now
+
+
+def _read(
+    engine: Engine, user_id: int, now: datetime, until: datetime, *, due: bool
+) -> _Read | None:
+    """The account, its followed searches, its waiting notifications and the fiches of the
+    windows; None when its digest is not to build. A read transaction, ended on return."""
+    with read_session(engine) as session:
+        user = session.get(User, user_id)
+        if user is None or not _claimable(user, now, due=due):
+            return None
+        follows = list_for(session, user)
+        pending = list(
+            session.execute(
+                select(PendingNotification)
+                .where(PendingNotification.user_id == user_id)
+                .order_by(col(PendingNotification.at), col(PendingNotification.id))
+            ).scalars()
+        )
+        since = min((f.digest_at for f in follows), default=until)
+        candidates = published_between(session, since, until) if since < until else []
+        return _Read(user, follows, pending, candidates)
+
+
+def _claim(
+    session: Session, user_id: int, now: datetime, read: datetime | None, *, due: bool
+) -> bool:
+    """Set the account's `last_digest_at` to `now` if it is still the value the digest was
+    built from (`read`) and the digest is still to build; False: another process built it."""
     bound = now - EVERY if due else now
     stale = col(User.last_digest_at) <= bound if due else col(User.last_digest_at) < bound
+    unchanged = (
+        col(User.last_digest_at).is_(None) if read is None else col(User.last_digest_at) == read
+    )
     stmt = (
         update(User)
         .where(
             col(User.id) == user_id,
             col(User.active).is_(True),
             col(User.mail_frequency) != "never",
+            unchanged,
             or_(col(User.last_digest_at).is_(None), stale),
         )
         .values(last_digest_at=now)
@@ -223,42 +266,50 @@ def _build(
     *,
     due: bool,
     settle: timedelta,
+    searching: Callable[[], object] | None = None,
 ) -> int | None:
+    """Read, search, then write in one short transaction (see the module's docstring)."""
     until = now - settle
-    # Outside the transaction (it may wait a few seconds): the index must have every fiche
-    # of the windows, or one not indexed yet would be skipped for good.
-    if _needs_index(engine, user_id, until) and not index_in_step(search.index):
+    read = _read(engine, user_id, now, until, due=due)
+    if read is None:
+        return None
+    # No transaction held from here on: the searches (and the wait for the index) never
+    # keep other writers waiting. The index must have every fiche of the windows, or one
+    # not indexed yet would be skipped for good.
+    if read.candidates and not index_in_step(search.index):
         raise SearchUnavailable(SEARCH_UNAVAILABLE)
+    if searching is not None:
+        searching()
+    sections, quiet = _sections(search, read.follows, until, read.candidates)
+    user = read.user
     with write_session(engine) as session:
-        if not _claim(session, user_id, now, due=due):
-            return None
-        user = session.get(User, user_id)
-        assert user is not None, "a claimed account exists"
-        follows = list_for(session, user)
-        pending = list(
-            session.execute(
-                select(PendingNotification)
-                .where(PendingNotification.user_id == user_id)
-                .order_by(col(PendingNotification.at), col(PendingNotification.id))
-            ).scalars()
-        )
-        sections, quiet = _sections(session, search, follows, until)
+        if not _claim(session, user_id, now, user.last_digest_at, due=due):
+            return None  # built meanwhile by another process: write nothing
         message = None
-        if sections or pending:
+        if sections or read.pending:
             message = outbox.enqueue(
                 session,
                 recipient=user.email,
-                subject=subject(_fiche_count(sections), len(pending)),
+                subject=subject(_fiche_count(sections), len(read.pending)),
                 template=TEMPLATE,
-                context=_context(settings, user, sections, quiet, pending),
-                user_id=user.id,
+                context=_context(settings, user, sections, quiet, read.pending),
+                user_id=user_id,
             )
-        for notification in pending:
-            session.delete(notification)
-        for followed in follows:
-            if followed.digest_at < until:
-                followed.digest_at = until
-                session.add(followed)
+        if read.pending:  # exactly those listed: any that came meanwhile wait for the next
+            session.execute(
+                delete(PendingNotification).where(
+                    col(PendingNotification.id).in_([p.id for p in read.pending])
+                )
+            )
+        if read.follows:
+            session.execute(
+                update(FollowedSearch)
+                .where(
+                    col(FollowedSearch.id).in_([f.id for f in read.follows]),
+                    col(FollowedSearch.digest_at) < until,
+                )
+                .values(digest_at=until)
+            )
         session.flush()
         return _message_id(message)
 
@@ -268,14 +319,15 @@ def _message_id(message: OutboxMessage | None) -> int | None:
 
 
 def _sections(
-    session: Session, search: SearchService, follows: Sequence[FollowedSearch], until: datetime
+    search: SearchService,
+    follows: Sequence[FollowedSearch],
+    until: datetime,
+    candidates: Sequence[NewFiche],
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Each followed search with new fiches (as the template shows it), and the labels of
     those with nothing new."""
     if not follows:
         return [], []
-    since = min(f.digest_at for f in follows)
-    candidates = published_between(session, since, until) if since < until else []
     labels = search.labels() if candidates else {}
     sections: list[dict[str, Any]] = []
     quiet: list[str] = []

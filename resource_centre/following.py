@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from urllib.parse import parse_qs, urlencode
 
 from sqlalchemy import func
@@ -36,6 +36,7 @@ from resource_centre.taxonomy import (
     YEAR_RANGE_PARAMS,
     year_filter_label,
 )
+from resource_centre.text import strip_controls
 
 MAX_FOLLOWED = 50  # followed searches per account
 MAX_QUERY_CHARS = 1000  # the stored, normalised query string (FollowedSearch.query)
@@ -43,6 +44,9 @@ MAX_RAW_QUERY_CHARS = 8000  # what is parsed at all
 MAX_FIELDS = 400  # query-string fields parsed at all
 MAX_LABEL_CHARS = 300  # FollowedSearch.label
 INDEX_WAIT_SECONDS = 5.0  # how long a digest waits for the index to apply the journal
+# What is "new" ends this long before now (digests and /suivis): a publication stamped
+# before then but still committing is counted next time rather than lost.
+SETTLE = timedelta(seconds=60)
 SEARCH_PAGE_SIZE = 100  # the largest page a search gives (search.request.MAX_PAGE_SIZE)
 WHOLE_LIBRARY = "Toute la bibliothèque"
 TOO_MANY = (
@@ -88,7 +92,8 @@ class NewFiche:
 
 
 def _raw_params(query_string: str) -> dict[str, list[str]]:
-    """Decode a query string ("q=x&theme=y", "?q=x" or "/fiches?q=x") into lists of values."""
+    """Decode a query string ("q=x&theme=y", "?q=x" or "/fiches?q=x") into lists of values,
+    without control characters."""
     text = (query_string or "").strip()
     if len(text) > MAX_RAW_QUERY_CHARS:
         raise FollowError(TOO_LONG)
@@ -96,9 +101,15 @@ def _raw_params(query_string: str) -> dict[str, list[str]]:
         text = text.split("?", 1)[1]
     text = text.split("#", 1)[0]
     try:
-        return parse_qs(text, max_num_fields=MAX_FIELDS, errors="replace")
+        parsed = parse_qs(text, max_num_fields=MAX_FIELDS, errors="replace")
     except ValueError as exc:  # too many fields
         raise FollowError(UNREADABLE) from exc
+    # As the library's own query strings (web.inputs): no control character, encoded or
+    # not, in a name or a value. PostgreSQL refuses a NUL in text.
+    params: dict[str, list[str]] = {}
+    for name, values in parsed.items():
+        params.setdefault(strip_controls(name), []).extend(strip_controls(v) for v in values)
+    return params
 
 
 def request_of(query_string: str, known: Mapping[str, set[str]] | None = None) -> SearchRequest:
@@ -174,7 +185,7 @@ def label(request: SearchRequest, labels: Labels) -> str:
     years = year_filter_label(request.year_min, request.year_max)
     if years:
         parts.append(f"{FACET_LABELS[YEAR_FACET]} : {years}")
-    text = " · ".join(parts) or WHOLE_LIBRARY
+    text = strip_controls(" · ".join(parts)) or WHOLE_LIBRARY
     return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 1] + "…"
 
 
@@ -344,7 +355,8 @@ def matching_new(
     `query` finds, oldest first.
 
     The window's fiches come from the database (or `candidates`, already read, filtered
-    here by the window); the search index says which of them match. Raises
+    here by the window); the search index says which of them match, the query being read
+    with the facet values /fiches knows (`SearchService.known`). Raises
     `SearchUnavailable` when the index cannot answer (nothing must be skipped then).
     """
     if candidates is None:
@@ -358,7 +370,9 @@ def matching_new(
         ]
     if not window:
         return []
-    request = request_of(query)
+    # Read as /fiches reads its URL: a facet value removed or renamed since is ignored,
+    # the rest of the search still counts.
+    request = request_of(query, search.known())
     if is_whole_library(request):
         return window
     found = _matching_slugs(search, request, {f.slug: f.published_at for f in window})

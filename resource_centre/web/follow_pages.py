@@ -1,7 +1,9 @@
 """Followed searches (« veille »): `/suivis`, following a search, no longer following it.
 
 `GET /suivis` lists the account's followed searches, each with what was first published
-since the last visit that it finds; the visit then becomes the last one. `POST /suivis`
+since the last visit that it finds; the visit then becomes the last one. What is new ends
+`following.SETTLE` before the visit, which is stamped at that end: a publication still
+committing during a visit is new at the next one, never lost. `POST /suivis`
 follows the search of a `/fiches` query string (field `query`), from the « Suivre cette
 recherche » button of the library; `POST /suivis/{id}/supprimer` stops following one.
 """
@@ -53,11 +55,13 @@ def _fiche(fiche: NewFiche) -> dict[str, Any]:
 def follows_page(request: Request, user: UserDep, search: SearchDep) -> Any:
     """The account's followed searches, with what is new since its last visit."""
     engine = request.app.state.engine
-    now = utcnow()
+    # What is new ends a little before now, and the visit is stamped at that end: a fiche
+    # stamped published before it but still committing now is new at the next visit.
+    until = utcnow() - following.SETTLE
     with read_session(engine) as session:
         followed = following.list_for(session, user)
-        since = min((f.visited_at for f in followed), default=now)
-        candidates = following.published_between(session, since, now) if followed else []
+        since = min((f.visited_at for f in followed), default=until)
+        candidates = following.published_between(session, since, until) if since < until else []
     labels = search.labels()
     items = []
     unavailable = False
@@ -66,7 +70,7 @@ def follows_page(request: Request, user: UserDep, search: SearchDep) -> Any:
         if not unavailable:
             try:
                 new = following.matching_new(
-                    search, item.query, item.visited_at, now, candidates=candidates
+                    search, item.query, item.visited_at, until, candidates=candidates
                 )
             except SearchUnavailable:
                 unavailable = True
@@ -92,8 +96,9 @@ def follows_page(request: Request, user: UserDep, search: SearchDep) -> Any:
                 .where(
                     col(FollowedSearch.user_id) == user.id,
                     col(FollowedSearch.id).in_([f.id for f in followed]),
+                    col(FollowedSearch.visited_at) < until,  # never back in time
                 )
-                .values(visited_at=now)
+                .values(visited_at=until)
             )
     context = {
         "items": items,

@@ -5,16 +5,18 @@ server), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import Engine, create_engine, select, update
+from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from resource_centre import digests
@@ -310,3 +312,129 @@ def test_the_digest_waits_for_the_index(site: Site) -> None:
     assert build_for(site, reader) is not None
     [row] = site.digests_of(reader)
     assert sections(row) == {"Thèmes : Agriculture urbaine et alimentation": ["epicerie-soumise"]}
+
+
+CARD = re.compile(r'<h3 class="card-title"><a href="/fiches/([a-z0-9-]+)[?"]')
+
+
+def test_a_removed_facet_value_is_ignored_as_on_the_library(site: Site) -> None:
+    """A followed search naming a facet value removed (or renamed) since still finds what
+    /fiches shows for the same URL: the unknown value is ignored, the rest still counts."""
+    reader = site.user()
+    gone = "q=jardins&theme=theme-retire"  # a theme that existed when it was followed
+    with write_session(site.engine) as session:
+        session.add(FollowedSearch(user_id=reader.id, query=gone, label="« jardins » · ancien"))
+    publish(site.browser(site.user("curator")), "epicerie-soumise")
+    wait_searchable(site, TEXT, "epicerie-soumise")
+
+    library = site.browser(reader).get(f"/fiches?{gone}&page_size=100")
+    assert "theme-retire" in library.text and "est inconnue, elle est ignorée" in library.text
+    shown = CARD.findall(library.text)
+    assert "epicerie-soumise" in shown
+
+    assert build_for(site, reader) is not None
+    [row] = site.digests_of(reader)
+    # Exactly the fiches of the digest's window that /fiches shows for this URL.
+    assert sections(row) == {"« jardins » · ancien": ["epicerie-soumise"]}
+    assert [s for s in shown if s == "epicerie-soumise"] == sections(row)["« jardins » · ancien"]
+
+
+def short_wait_engine(url: str) -> Engine:
+    """Another process's connection that waits at most 1 s for a lock (then fails)."""
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": 1.0})
+    return create_engine(url, connect_args={"options": "-c lock_timeout=1000"})
+
+
+def test_no_write_lock_is_held_while_searching(site: Site) -> None:
+    """The searches run with no transaction held: another connection writes during them
+    (its own account row, a new notification) at once; that notification, unread by the
+    builder, stays for the next digest."""
+    site.app.state.mail_sender.stop()  # this test's builder only
+    reader = site.user(frequency="weekly")
+    follow(site.browser(reader), THEME)
+    with write_session(site.engine) as session:
+        session.add(PendingNotification(user_id=reader.id, subject="Avant", template="submitted"))
+    publish(site.browser(site.user("curator")), "epicerie-soumise")
+    wait_searchable(site, THEME, "epicerie-soumise")
+
+    other = short_wait_engine(site.settings.database_url)
+    waited: list[float] = []
+
+    def write_meanwhile() -> None:
+        started = time.monotonic()
+        with Session(other) as session:
+            session.execute(update(User).where(User.id == reader.id).values(name="Lise"))
+            session.add(PendingNotification(user_id=reader.id, subject="Pendant", template="x"))
+            session.commit()
+        waited.append(time.monotonic() - started)
+
+    try:
+        message_id = digests.build_for_user(
+            site.engine, site.settings, reader.id, utcnow(), settle=timedelta(0),
+            searching=write_meanwhile,
+        )  # fmt: skip
+    finally:
+        other.dispose()
+    # Done: a lock held by the builder (until the searches end, after this call) would
+    # have made it fail after 1 s.
+    assert len(waited) == 1
+    assert message_id is not None
+    [row] = site.digests_of(reader)
+    assert [n["subject"] for n in row.context["notifications"]] == ["Avant"]
+    assert sections(row) == {"Thèmes : Agriculture urbaine et alimentation": ["epicerie-soumise"]}
+    with read_session(site.engine) as session:
+        left = session.execute(
+            select(PendingNotification.subject).where(PendingNotification.user_id == reader.id)
+        ).scalars()
+        assert list(left) == ["Pendant"]  # not read by this digest: kept for the next one
+        account = session.get(User, reader.id)
+        assert account is not None and account.name == "Lise"
+
+
+def test_a_digest_built_meanwhile_makes_this_one_write_nothing(site: Site) -> None:
+    """The claim is on the value read: if another process builds the account's digest while
+    this one searches (even with an earlier clock), this one writes nothing, so the
+    notifications are never sent twice."""
+    site.app.state.mail_sender.stop()
+    reader = site.user(frequency="weekly")
+    follow(site.browser(reader), THEME)
+    with write_session(site.engine) as session:
+        session.add(PendingNotification(user_id=reader.id, subject="Une seule fois", template="x"))
+    publish(site.browser(site.user("curator")), "epicerie-soumise")
+    wait_searchable(site, THEME, "epicerie-soumise")
+    now = utcnow()
+    other: list[int | None] = []
+
+    def another_process_builds() -> None:
+        engine = make_engine(site.settings.database_url)
+        try:
+            other.append(
+                digests.build_for_user(
+                    engine,
+                    site.settings,
+                    reader.id,
+                    now - timedelta(seconds=1),
+                    settle=timedelta(0),
+                )
+            )
+        finally:
+            engine.dispose()
+
+    mine = digests.build_for_user(
+        site.engine, site.settings, reader.id, now, settle=timedelta(0),
+        searching=another_process_builds,
+    )  # fmt: skip
+    assert mine is None and other and other[0] is not None
+    [row] = site.digests_of(reader)
+    assert row.id == other[0]
+    assert [n["subject"] for n in row.context["notifications"]] == ["Une seule fois"]
+    with read_session(site.engine) as session:
+        account = session.get(User, reader.id)
+        assert account is not None and account.last_digest_at is not None
+        assert as_utc(account.last_digest_at) == now - timedelta(seconds=1)  # the other's
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite gives naive UTC ones back)."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

@@ -4,22 +4,34 @@ following; what is new since the last visit; the normalised query strings."""
 from __future__ import annotations
 
 import re
+import shutil
+import threading
 import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 from starlette.testclient import TestClient
 
 from resource_centre import following
-from resource_centre.db import read_session, write_session
+from resource_centre.auth import create_user
+from resource_centre.corpus import import_corpus
+from resource_centre.db import make_engine, read_session, write_session
 from resource_centre.following import FollowError
-from resource_centre.models import FollowedSearch, User
+from resource_centre.models import FollowedSearch, User, WriteUp
+from resource_centre.search.indexer import CURRENT, LOCK_FILE
+from resource_centre.search.lock import WriterLock
 from resource_centre.search.request import request_from_params
+from resource_centre.text import CONTROL
+from resource_centre.web.app import create_app
 from resource_centre.web.facets import state_items
 from resource_centre.writeups import get_by_slug
-from tests.web.conftest import csrf_of, login
+from tests.conftest import TEST_KNOWLEDGE, make_settings
+from tests.web.conftest import PASSWORD, csrf_of, login
 
 SEARCH = "q=jardin&theme=agriculture-urbaine"
 
@@ -207,6 +219,7 @@ def test_at_most_fifty_followed_searches(app, client, login_as):
 def test_suivis_shows_what_is_new_since_the_last_visit_then_not(app, client, login_as, make_user):
     reader = login_as("contributor")
     follow(client, "theme=agriculture-urbaine")
+    clock_forward(app, 10)  # followed ten minutes ago
     first = client.get("/suivis").text
     assert "Nouveau depuis votre dernière visite" in first
     assert "Aucune nouvelle fiche depuis le" in first
@@ -218,6 +231,9 @@ def test_suivis_shows_what_is_new_since_the_last_visit_then_not(app, client, log
     publish(curator, "ressourcerie-brouillon")  # economie-circulaire: does not
     wait_searchable(client, "theme=agriculture-urbaine", "epicerie-soumise")
     wait_searchable(client, "theme=economie-circulaire", "ressourcerie-brouillon")
+    # What is new ends `SETTLE` before the visit: published a moment ago, not new yet.
+    assert "epicerie-soumise" not in client.get("/suivis").text
+    clock_forward(app, 2)  # two minutes later
 
     second = client.get("/suivis").text
     new = second.split("Nouveau depuis votre dernière visite", 1)[1]
@@ -268,3 +284,191 @@ def test_labels_and_bounds():
         following.normalise("q=" + "mot " * 400)
     with pytest.raises(FollowError):
         following.normalise("x=1&" * 1000)
+
+
+# --- Hostile queries, on SQLite and PostgreSQL -------------------------------------------------
+
+
+@pytest.fixture
+def any_db(tmp_path: Path, database_url: str) -> Iterator[FastAPI]:
+    """The app on a fresh SQLite or PostgreSQL database with the test corpus."""
+    settings = make_settings(tmp_path, database_url, index_poll_seconds=0.05)
+    engine = make_engine(database_url)
+    assert import_corpus(engine, TEST_KNOWLEDGE).ok
+    engine.dispose()
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False):
+        yield app
+
+
+THIRTY_DIGITS = "9" * 30
+HOSTILE_QUERIES = [
+    ("q=%00", ""),
+    ("q=%00jardin%01%1F%7F&theme=agriculture-urbaine%00", "q=jardin&theme=agriculture-urbaine"),
+    ("q%00=compost", "q=compost"),
+    ("q=\x00potager\x1b", "q=potager"),  # raw controls in the field (the edge strips them)
+    ("theme=%00%00&regie=%1b", ""),
+    (f"year_min={THIRTY_DIGITS}&year_max=-{THIRTY_DIGITS}&page={THIRTY_DIGITS}", ""),
+    (f"q=verger&year_min=20{THIRTY_DIGITS}", "q=verger"),
+    ("q=" + "%00" * 2600, ""),  # under the raw bound, nothing once cleaned
+    ("q=" + "%0B" * 300 + "abeilles" + "%7F" * 300, "q=abeilles"),
+    ("q=" + "a" * 10_000, None),  # 10 kB: refused
+    ("theme=" + "b" * 10_000, None),
+    ("q=" + "mot " * 400, None),  # readable, but too long to follow
+]
+
+
+@pytest.mark.parametrize(("raw", "stored"), HOSTILE_QUERIES)
+def test_hostile_queries_are_never_a_server_error(any_db, raw, stored):
+    """Control characters (NUL: PostgreSQL refuses it in text), huge numbers and 10 kB values:
+    303 or 422, never 500; what is stored holds no control character, query nor label."""
+    user = make_account(any_db)
+    browser = signed_in(any_db, user)
+    response = follow(browser, raw)
+    assert response.status_code in (303, 422), response.text[:300]
+    if response.status_code == 422:
+        assert "<html" in response.text and 'lang="fr"' in response.text
+    follows = follows_of(any_db, user)
+    if stored is None:
+        assert follows == []
+    else:
+        [followed] = follows
+        assert followed.query == stored
+        assert followed.label == following.label_of(stored, any_db.state.search.labels())
+    for followed in follows:
+        assert not CONTROL.search(followed.query) and not CONTROL.search(followed.label)
+    assert browser.get("/suivis").status_code == 200
+
+
+def test_a_nul_in_the_text_is_dropped_from_the_label(any_db):
+    user = make_account(any_db)
+    browser = signed_in(any_db, user)
+    assert follow(browser, "q=jar%00din&theme=agriculture-urbaine").status_code == 303
+    [followed] = follows_of(any_db, user)
+    assert followed.query == "q=jardin&theme=agriculture-urbaine"
+    assert followed.label == "« jardin » · Thèmes : Agriculture urbaine et alimentation"
+    # The same search without the NUL is the same followed search.
+    assert follow(browser, "theme=agriculture-urbaine&q=jardin").status_code == 303
+    assert len(follows_of(any_db, user)) == 1
+
+
+def make_account(app: FastAPI, role: str = "contributor") -> User:
+    with write_session(app.state.engine) as session:
+        count = len(session.execute(select(User.id)).all())
+        return create_user(
+            session, email=f"{role}{count}@exemple.org", password=PASSWORD, role=role,
+            regie_slug="regie-du-canal" if role == "contributor" else None,
+        )  # fmt: skip
+
+
+# --- New since the last visit: nothing lost to a publication still committing ----------------
+
+
+def clock_forward(app: FastAPI | Engine, minutes: float) -> None:
+    """As if `minutes` passed: every stored time of the followed searches and every first
+    publication moves that far back (Core UPDATEs: the fiches are not re-indexed).
+
+    /suivis counts what is new up to `following.SETTLE` before the visit: a test that
+    publishes then visits moves the clock past it."""
+    delta = timedelta(minutes=minutes)
+    engine = app if isinstance(app, Engine) else app.state.engine
+    with write_session(engine) as session:
+        for row in session.execute(select(FollowedSearch)).scalars().all():
+            session.execute(
+                update(FollowedSearch)
+                .where(FollowedSearch.id == row.id)
+                .values(
+                    created_at=row.created_at - delta,
+                    visited_at=row.visited_at - delta,
+                    digest_at=row.digest_at - delta,
+                )
+            )
+        stamped = session.execute(
+            select(WriteUp.id, WriteUp.first_published_at).where(
+                WriteUp.first_published_at.is_not(None)  # type: ignore[union-attr]
+            )
+        ).all()
+        for writeup_id, first in stamped:
+            session.execute(
+                update(WriteUp)
+                .where(WriteUp.id == writeup_id)
+                .values(first_published_at=first - delta)
+            )
+
+
+def test_a_publication_committing_during_a_visit_is_shown_the_next_time(any_db):
+    """A fiche stamped published before a visit of /suivis but committed after it (its
+    transaction still running) is not visible to the visit: it must be new at the next one."""
+    user = make_account(any_db)
+    browser = signed_in(any_db, user)
+    assert follow(browser, "").status_code == 303  # the whole library: no search needed
+    clock_forward(any_db, 10)
+    pages: list[str] = []
+
+    def visit() -> None:
+        pages.append(browser.get("/suivis").text)
+
+    with write_session(any_db.state.engine) as publisher:
+        fiche = get_by_slug(publisher, "epicerie-soumise")
+        assert fiche is not None and fiche.first_published_at is None
+        fiche.status = "published"
+        publisher.flush()  # stamped now (`first_published_at`), committed below
+        assert fiche.first_published_at is not None
+        visitor = threading.Thread(target=visit)
+        visitor.start()
+        time.sleep(0.5)  # the visit reads meanwhile (on SQLite its write waits for ours)
+    visitor.join(timeout=30)
+    assert len(pages) == 1
+    clock_forward(any_db, 2)
+    assert following.index_in_step(any_db.state.index)  # else the visit is not stamped
+    pages.append(browser.get("/suivis").text)
+    shown = ["/fiches/epicerie-soumise" in page for page in pages]
+    assert any(shown), "a fiche published during a visit was never shown"
+    third = browser.get("/suivis").text  # seen: no longer new
+    assert "/fiches/epicerie-soumise" not in third
+    assert "Aucune nouvelle fiche depuis le" in third
+
+
+# --- While the search index is unavailable ------------------------------------------------
+
+
+def test_while_the_index_is_unavailable_suivis_and_feeds_say_so_in_french(any_db):
+    """/suivis: 200 with a French notice, and the visit is not stamped (nothing skipped);
+    the feed of a search: 503 in French with Retry-After; the plain feed and following a
+    search still work. Never a 500."""
+    reader = make_account(any_db)
+    browser = signed_in(any_db, reader)
+    assert follow(browser, "theme=agriculture-urbaine").status_code == 303
+    clock_forward(any_db, 10)
+    browser.get("/suivis")
+    publish(signed_in(any_db, make_account(any_db, "curator")), "epicerie-soumise")
+    assert following.index_in_step(any_db.state.index)
+    clock_forward(any_db, 2)
+    [before] = follows_of(any_db, reader)
+
+    any_db.state.sync.stop()  # nothing rebuilds the index meanwhile
+    index_dir = any_db.state.settings.index_dir
+    lock = WriterLock(index_dir / LOCK_FILE)
+    assert lock.acquire(timeout=30)
+    try:
+        (index_dir / CURRENT).unlink()  # a lost index: every generation gone
+        for generation in index_dir.glob("gen-*"):
+            shutil.rmtree(generation)
+
+        page = browser.get("/suivis")
+        assert page.status_code == 200
+        assert following.SEARCH_UNAVAILABLE in page.text
+        [after] = follows_of(any_db, reader)
+        assert after.visited_at == before.visited_at  # told next time, not skipped
+
+        feed = browser.get("/flux.atom?theme=agriculture-urbaine")
+        assert feed.status_code == 503
+        assert "La recherche est momentanément indisponible" in feed.text
+        assert feed.headers["retry-after"].isdigit()
+        assert browser.get("/flux.atom").status_code == 200  # the newest: no search
+
+        assert follow(browser, "q=compost").status_code == 303
+        assert [f.query for f in follows_of(any_db, reader)][-1] == "q=compost"
+        assert browser.get("/suivis").status_code == 200
+    finally:
+        lock.release()
