@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from resource_centre.auth import AccountError, create_user
-from resource_centre.config import MissingSecretKey, Settings
+from resource_centre.config import InvalidSmtpUrl, MissingSecretKey, Settings
 from resource_centre.corpus import ExportError, export_corpus, import_corpus
 from resource_centre.db import create_private, make_engine, migrate, read_session, write_session
 from resource_centre.logs import LogLevel, configure_cli_logging, logging_config
-from resource_centre.mail_sender import make_holder, send_pending
-from resource_centre.mailer import transport_for
+from resource_centre.mail_sender import GIVE_UP_AFTER, KEEP_DAYS, make_holder, prune, send_pending
 from resource_centre.models import User
 from resource_centre.search.indexer import SearchIndex
 from resource_centre.storage import (
@@ -390,18 +390,24 @@ SEND_MAIL_LEASE_WAIT = 30.0  # seconds to wait while another process sends
 
 @app.command("send-mail")
 def send_mail() -> None:
-    """Envoie les courriels en attente dont l'heure est venue ; code 1 si certains échouent."""
+    """Envoie les courriels en attente dont l'heure est venue et efface ceux envoyés il y a
+    plus de 30 jours ; code 1 si ce passage n'a pas pu envoyer un courriel."""
+    try:
+        Settings()  # a malformed SMTP_URL or MAIL_FROM stops here, the URL never repeated
+    except InvalidSmtpUrl as exc:
+        raise _fail(str(exc)) from None
+    except ValidationError as exc:
+        problems = (str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise _fail(" ; ".join(problems)) from None
     with _context() as (settings, engine, _):
-        try:
-            transport_for(settings)  # a malformed RESOURCE_CENTRE_SMTP_URL stops here
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
-        holder, sent, failed = make_holder(), 0, 0
+        holder, sent, failed, abandoned = make_holder(), 0, 0, 0
         while True:  # batches of 100 until nothing due is left or a batch fails
             report = send_pending(engine, settings, holder=holder, lease_wait=SEND_MAIL_LEASE_WAIT)
             sent, failed = sent + report.sent, failed + report.failed
+            abandoned += report.abandoned
             if report.busy or report.failed or not report.sent:
                 break
+        erased = prune(engine, settings)
         where = "envoyé(s)" if settings.smtp_url else f"écrit(s) dans {settings.outbox_dir}"
         out.print(f"{sent} courriel(s) {where}.", highlight=False)
         if report.busy:
@@ -415,9 +421,21 @@ def send_mail() -> None:
                 "(détail sur la page Curation › Courriels).",
                 highlight=False,
             )
+        if abandoned:
+            out.print(
+                f"{abandoned} courriel(s) abandonné(s) après {GIVE_UP_AFTER.days} jours d'échecs "
+                "(état « Échec » sur la page Curation › Courriels).",
+                highlight=False,
+            )
         if report.waiting:
             out.print(f"{report.waiting} courriel(s) en attente.", highlight=False)
-        if failed:
+        if erased:
+            out.print(
+                f"{erased} ancien(s) courriel(s) effacé(s) (envoyés ou abandonnés il y a plus "
+                f"de {KEEP_DAYS} jours).",
+                highlight=False,
+            )
+        if failed or abandoned:
             raise typer.Exit(1)
 
 

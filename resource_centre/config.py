@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import email.policy
 import ipaddress
 import os
 import re
 import secrets
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import NamedTuple
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
@@ -111,6 +113,20 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            smtp_url_parts(value.get_secret_value())  # InvalidSmtpUrl, never a ValueError
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str | None) -> str | None:
+        if value is not None and not is_one_address(value):
+            raise ValueError(MAIL_FROM_INVALID)
+        return value.strip() if value is not None else None
+
     @property
     def accepted_hosts(self) -> frozenset[str]:
         """Host names accepted in `Host` (lower case, no port); "*" accepts any."""
@@ -180,6 +196,81 @@ MISSING_SECRET_KEY = (
 
 class MissingSecretKey(RuntimeError):
     """No RESOURCE_CENTRE_SECRET_KEY while the database is shared (PostgreSQL)."""
+
+
+SMTP_URL_INVALID = (
+    "RESOURCE_CENTRE_SMTP_URL n'est pas une adresse SMTP valide : écrivez smtp://hôte:port, "
+    "smtp+starttls://utilisateur:motdepasse@hôte:587 ou smtps://… (caractères spéciaux du mot "
+    "de passe encodés, par exemple / en %2F)"
+)
+SMTP_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+MAIL_FROM_INVALID = (
+    "RESOURCE_CENTRE_MAIL_FROM doit être une seule adresse : adresse@domaine ou "
+    "Nom <adresse@domaine>, sans retour à la ligne (un nom qui contient une virgule s'écrit "
+    'entre guillemets : "Régie, quartier Nord" <adresse@domaine>)'
+)
+
+
+class InvalidSmtpUrl(RuntimeError):
+    """RESOURCE_CENTRE_SMTP_URL cannot be read. Not a ValueError on purpose: pydantic would
+    wrap it in a ValidationError that repeats the input, password included."""
+
+
+class SmtpUrlParts(NamedTuple):
+    """RESOURCE_CENTRE_SMTP_URL read: user and password decoded (None when absent)."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+
+def smtp_url_parts(url: str) -> SmtpUrlParts:
+    """Read an SMTP URL (smtp://, smtp+starttls://, smtps://); InvalidSmtpUrl with a fixed
+    message, which never repeats the URL, when it is malformed (e.g. a "/" not encoded)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        host = host_name(hostport)
+        well_formed = (
+            parts.scheme.lower() in SMTP_DEFAULT_PORTS
+            and bool(host)
+            and host == (parts.hostname or "")
+            and parts.path in ("", "/")
+            and not (parts.query or parts.fragment or "?" in url or "#" in url)
+            and (port is None or 0 < port < 65536)
+            and (not userinfo or bool(parts.username))
+        )
+    except ValueError:
+        well_formed = False
+    if not well_formed:
+        raise InvalidSmtpUrl(SMTP_URL_INVALID) from None  # no context: it holds the URL
+    scheme = parts.scheme.lower()
+    return SmtpUrlParts(
+        scheme=scheme,
+        host=host,
+        port=port or SMTP_DEFAULT_PORTS[scheme],
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
+
+
+def is_one_address(value: str) -> bool:
+    """Whether `value` is exactly one mailbox: `adresse@domaine` or `Nom <adresse@domaine>`
+    (a comma only inside quotes), on one line."""
+    if any(c in value for c in "\r\n\0") or not value.strip():
+        return False
+    try:
+        header = email.policy.default.header_factory("From", value.strip())
+        addresses = header.addresses
+    except (ValueError, IndexError, TypeError):
+        return False
+    if header.defects or len(addresses) != 1:
+        return False
+    [address] = addresses
+    return bool(address.username and address.domain)
 
 
 def load_or_create_secret(data_dir: Path) -> str:

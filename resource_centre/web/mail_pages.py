@@ -9,13 +9,12 @@ operator to hand over).
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from resource_centre.config import InvalidSmtpUrl, smtp_url_parts
 from resource_centre.db import read_session
-from resource_centre.mail_sender import outbox_counts, recent_messages
+from resource_centre.mail_sender import GIVE_UP_AFTER, KEEP_DAYS, outbox_counts, recent_messages
 from resource_centre.mailer import eml_path
 from resource_centre.models import OutboxMessage
 from resource_centre.web.deps import AdminDep, DbId, render
@@ -33,12 +32,12 @@ def _smtp_server(request: Request) -> str | None:
     smtp_url = request.app.state.settings.smtp_url
     if smtp_url is None:
         return None
-    parts = urlsplit(smtp_url.get_secret_value())
     try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return f"{parts.hostname or '?'}{f':{port}' if port else ''}"
+        parts = smtp_url_parts(smtp_url.get_secret_value())  # checked at start already
+    except InvalidSmtpUrl:
+        return "?"
+    host = f"[{parts.host}]" if ":" in parts.host else parts.host
+    return f"{host}:{parts.port}"
 
 
 @router.get("/courriels", response_class=HTMLResponse, name="mail_outbox")
@@ -61,6 +60,7 @@ def outbox_page(request: Request, user: AdminDep) -> Response:
         "messages": messages, "counts": outbox_counts(engine), "listed": LISTED,
         "smtp_server": smtp_server, "outbox_dir": settings.outbox_dir, "files": files,
         "sender_error": sender.last_error if sender is not None else None,
+        "keep_days": KEEP_DAYS, "give_up_days": GIVE_UP_AFTER.days,
     })  # fmt: skip
 
 

@@ -57,9 +57,12 @@ class _Collector:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, _session: Any, envelope: Any) -> str:
         if self.server.delay:
             await asyncio.sleep(self.server.delay)
+        if self.server.disconnect & {a.lower() for a in envelope.rcpt_tos}:
+            server.transport.close()  # the connection drops right after this DATA
+            return "421 4.3.0 Closing"
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.server._received(parsed, list(envelope.rcpt_tos))
@@ -72,7 +75,9 @@ class SmtpServer:
     `messages` lists what it received (parsed with email.policy.default), `recipients` the
     envelope recipients of each, in the same order; both survive stop() and start().
     `delay` (seconds) slows the acceptance of each message down; addresses in `refused`
-    are refused (550) at RCPT TO.
+    are refused (550) at RCPT TO; a message to an address in `disconnect` is not accepted:
+    the server drops the connection after its DATA. `controller_options` may override
+    `enable_SMTPUTF8` (True by default).
     """
 
     def __init__(self, port: int | None = None, **controller_options: Any) -> None:
@@ -83,6 +88,7 @@ class SmtpServer:
         self.recipients: list[list[str]] = []
         self.delay = 0.0
         self.refused: set[str] = set()
+        self.disconnect: set[str] = set()
         self._lock = threading.Condition()
         self._controller: Controller | None = None
 
@@ -105,8 +111,7 @@ class SmtpServer:
                 _Collector(self),
                 hostname=self.host,
                 port=self.port,
-                enable_SMTPUTF8=True,
-                **self.options,
+                **{"enable_SMTPUTF8": True, **self.options},
             )
             try:
                 controller.start()

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from aiosmtpd.smtp import AuthResult
 from starlette.testclient import TestClient
 
-from resource_centre import account_tokens
+from resource_centre import account_tokens, outbox
 from resource_centre.auth import create_user
 from resource_centre.db import write_session
 from resource_centre.mailer import eml_path
 from resource_centre.web.app import create_app
+from tests.mail.conftest import SmtpServer
 from tests.mail.test_sender import enqueue, rows
 from tests.web.conftest import PASSWORD, build_settings, login
 
@@ -134,3 +139,92 @@ def test_a_security_message_is_delivered_but_never_shown_to_admins(client, app, 
     assert refused.status_code == 403 and token not in refused.text
     assert "son contenu n&#39;est pas affiché" in refused.text
     assert client.get(f"/curation/courriels/{notice}.eml").status_code == 200
+
+
+# Review findings (MENDS-C).
+
+ECHOED_PASSWORD = "Tr0ub4dor/3"  # in the URL as Tr0ub4dor%2F3
+
+
+def echo_credentials(_server: Any, _session: Any, _envelope: Any, _mechanism: str, _data: Any):
+    """A server that repeats the credentials in its refusal (some do, in some forms)."""
+    return AuthResult(
+        success=False,
+        handled=False,
+        message=f"535 5.7.8 refused alice:Tr0ub4dor%2F3 ({ECHOED_PASSWORD}) "
+        "for smtp://alice:Tr0ub4dor%2F3@mail.example",
+    )
+
+
+def admin_page(application, client) -> str:
+    with write_session(application.state.engine) as session:
+        admin = create_user(session, email="admin@exemple.org", password=PASSWORD, role="admin")
+    assert login(client, admin).status_code == 303
+    return client.get("/curation/courriels").text
+
+
+def test_the_smtp_password_is_in_no_error_log_or_page(tmp_path, caplog):
+    """Review finding: error texts could carry the SMTP URL or its password (percent-encoded
+    or not) into the outbox's last_error, the logs and this page."""
+    server = SmtpServer(authenticator=echo_credentials, auth_require_tls=False)
+    server.start()
+    try:
+        settings = build_settings(
+            tmp_path,
+            smtp_url=f"smtp://alice:Tr0ub4dor%2F3@127.0.0.1:{server.port}",
+            mail_poll_seconds=0.2,
+        )
+        application = create_app(settings)
+        with caplog.at_level(logging.WARNING), TestClient(application) as client:
+            engine = application.state.engine
+            enqueue(engine)
+            deadline = time.monotonic() + 10
+            while rows(engine)[0].attempts == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            html = admin_page(application, client)
+    finally:
+        server.stop()
+    [message] = rows(engine)
+    assert message.last_error is not None and "535" in message.last_error
+    assert "535" in html and f"<strong>127.0.0.1:{server.port}</strong>" in html
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "535" in logged  # the failure was logged
+    for text in (message.last_error, html, logged):
+        assert "Tr0ub4dor" not in text
+
+
+def test_a_message_failing_for_seven_days_shows_as_failed(tmp_path, smtp_server):
+    settings = build_settings(tmp_path, smtp_url=smtp_server.url, mail_poll_seconds=0.2)
+    smtp_server.stop()
+    application = create_app(settings)
+    with TestClient(application) as client:
+        engine = application.state.engine
+        with write_session(engine) as session:
+            row = outbox.enqueue(
+                session, recipient="lea@exemple.org", subject="Avis ancien", template="notice",
+                context={"paragraphs": ["Texte"]},
+            )  # fmt: skip
+            row.created_at = datetime.now(UTC) - timedelta(days=8)
+        deadline = time.monotonic() + 10
+        while rows(engine)[0].status != "failed":
+            assert time.monotonic() < deadline, rows(engine)
+            time.sleep(0.05)
+        html = admin_page(application, client)
+    assert "<td>Échec" in html and "1 en échec" in html
+    assert "ConnectionRefusedError" in html
+    # Review finding: the page promised « aucun courriel n'est perdu ni envoyé deux fois ».
+    assert "ni envoyé deux fois" not in html
+    assert (
+        "Aucun courriel n'est perdu ; un courriel peut exceptionnellement partir deux fois" in html
+    )
+    assert "même Message-ID" in html
+
+
+def test_the_page_tells_how_long_messages_are_kept(client, app, login_as):
+    """The page said « Un courriel n'est jamais supprimé »; sent ones are now pruned."""
+    login_as("admin")
+    html = client.get("/curation/courriels").text
+    assert "n'est jamais supprimé" not in html
+    assert "passe en « Échec »" in html and "7 jours après son écriture" in html
+    assert "effacés 30 jours plus tard" in html

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from resource_centre import outbox
-from resource_centre.config import Settings
+from resource_centre import mailer, outbox
+from resource_centre.config import InvalidSmtpUrl, Settings
 from resource_centre.db import make_engine, read_session, write_session
-from resource_centre.mailer import SmtpTransport, compose, error_text, transport_for
+from resource_centre.mailer import (
+    MessageRefused,
+    SmtpTransport,
+    compose,
+    error_text,
+    transport_for,
+)
 from resource_centre.models import OutboxMessage
 from resource_centre.unsubscribe import read_token
 from tests.conftest import make_settings
@@ -165,3 +173,111 @@ def test_error_text_is_one_short_line_without_the_password():
     assert "s3cr%t" not in text and "***" in text
     assert "\n" not in text and len(text) <= 500
     assert text.startswith("OSError: auth refused")
+
+
+# Review findings (MENDS-C): SMTP_URL and MAIL_FROM checked once, at start; one message's
+# SMTP time is bounded.
+
+LEAKY_URL = "smtp+starttls://alice:Tr0ub4dor/3@mail.example:587"  # "/" not encoded
+SMTP_URL_REFUSED = (
+    "RESOURCE_CENTRE_SMTP_URL n'est pas une adresse SMTP valide : écrivez smtp://hôte:port, "
+    "smtp+starttls://utilisateur:motdepasse@hôte:587 ou smtps://… (caractères spéciaux du mot "
+    "de passe encodés, par exemple / en %2F)"
+)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        LEAKY_URL,
+        "smtps://alice:Tr0ub4dor#3@mail.example",  # "#" not encoded
+        "smtp://alice:Tr0ub4dor?3@mail.example",  # "?" not encoded
+        "http://mail.example",
+        "smtp://",
+        "mail.example:25",
+        "smtp://mail.example:99999",
+        "smtp://mail.example:0",
+        "smtp://mail.example/chemin",
+        "smtp://:Tr0ub4dor@mail.example",
+        "smtp://mail example:25",
+    ],
+)
+def test_a_malformed_smtp_url_is_refused_without_repeating_it(tmp_path, sqlite_url, url):
+    """Review finding: an unencoded "/" in the password made send-mail print "Port could not
+    be cast to integer value as 'Tr0ub4dor'" and the back-office show "alice" as the host."""
+    with pytest.raises(InvalidSmtpUrl) as refused:
+        make_settings(tmp_path, sqlite_url, smtp_url=url)
+    assert str(refused.value) == SMTP_URL_REFUSED
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__
+    with pytest.raises(ValueError, match="SMTP_URL") as parsing:
+        SmtpTransport(url)
+    assert "Tr0ub4dor" not in str(parsing.value)
+
+
+def test_well_formed_smtp_urls_are_accepted(tmp_path, sqlite_url):
+    for url in (
+        "smtp://127.0.0.1:25",
+        "smtp://mail.example",
+        "smtp+starttls://alice:Tr0ub4dor%2F3@mail.example:587",
+        "SMTPS://us%40er:p%40ss%3Aw%C3%B6rd@mail.example/",
+        "smtp://[::1]:2525",
+    ):
+        settings = make_settings(tmp_path, sqlite_url, smtp_url=url)
+        assert settings.smtp_url is not None and settings.smtp_url.get_secret_value() == url
+    assert make_settings(tmp_path, sqlite_url, smtp_url=" ").smtp_url is None
+
+
+@pytest.mark.parametrize(
+    "mail_from",
+    [
+        "centre@regies.example",
+        "Centre de ressources <centre@regies.example>",
+        '"Régie, quartier Nord" <centre@regies.example>',
+        "Réseau des régies <veille@régies.example>",
+    ],
+)
+def test_mail_from_with_one_address_is_accepted(tmp_path, sqlite_url, mail_from):
+    settings = make_settings(tmp_path, sqlite_url, mail_from=mail_from)
+    assert settings.sender_address == mail_from
+
+
+@pytest.mark.parametrize(
+    "mail_from",
+    [
+        "centre@regies.example, autre@regies.example",
+        "Régie, quartier <centre@regies.example>",  # a comma outside quotes
+        "Centre <centre@regies.example>\r\nBcc: intrus@exemple.org",
+        "Centre <centre@regies.example>\nX: 1",
+        "pas une adresse",
+        "Centre <>",
+        "centre@",
+        "@regies.example",
+        "centre@regies.example autre@regies.example",
+        "Centre <centre@regies.example> <autre@regies.example>",
+    ],
+)
+def test_mail_from_must_be_one_address(tmp_path, sqlite_url, mail_from):
+    """Review finding: MAIL_FROM was not checked (two addresses, a line break…)."""
+    with pytest.raises(ValidationError) as refused:
+        make_settings(tmp_path, sqlite_url, mail_from=mail_from)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("mail_from",)
+    assert "RESOURCE_CENTRE_MAIL_FROM doit être une seule adresse" in error["msg"]
+
+
+def test_one_message_has_a_bounded_smtp_time(tmp_path, sqlite_url, smtp_server, monkeypatch):
+    """Review finding: only each network operation had a time limit, so one message could
+    take several of them; now a message gets MESSAGE_SECONDS in all, then fails alone."""
+    monkeypatch.setattr(mailer, "MESSAGE_SECONDS", 0.5)
+    smtp_server.delay = 3.0  # the server takes 3 s to accept the message
+    settings = make_settings(tmp_path, sqlite_url)
+    mail = compose(stored(settings), settings)
+    transport = SmtpTransport(smtp_server.url)
+    started = time.monotonic()
+    with pytest.raises(MessageRefused):  # the message failed, after its DATA
+        transport.send(1, mail, "camille@exemple.org")
+    assert time.monotonic() - started < 2.0
+    transport.close()
+    smtp_server.delay = 0
+    transport.send(2, mail, "camille@exemple.org")  # the next one goes on a new connection
+    transport.close()

@@ -11,19 +11,22 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, event, select
 
-from resource_centre import outbox
+from resource_centre import mail_sender, mailer, outbox
 from resource_centre.config import Settings
 from resource_centre.db import make_engine, read_session, write_session
 from resource_centre.mail_sender import (
     LEASE_NAME,
     MailSender,
+    SendReport,
     acquire_lease,
     release_lease,
     retry_delay,
@@ -31,6 +34,7 @@ from resource_centre.mail_sender import (
 )
 from resource_centre.models import MailLease, OutboxMessage
 from tests.conftest import make_settings
+from tests.mail.conftest import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -72,10 +76,10 @@ def test_server_down_during_three_events_then_up_three_messages_once_each(
     smtp_server.stop()
     enqueue(engine, 3)
     down = send_pending(engine, mail_settings, holder="test")
-    assert (down.sent, down.failed, down.waiting) == (0, 3, 3)
+    assert (down.sent, down.failed, down.waiting) == (0, 1, 3)  # one tried, two delayed
     stored = rows(engine)
     assert [m.status for m in stored] == ["pending"] * 3
-    assert [m.attempts for m in stored] == [1, 1, 1]
+    assert [m.attempts for m in stored] == [1, 0, 0]
     assert all(m.last_error and "refused" in m.last_error.lower() for m in stored)
     # Not due again before the back-off: nothing is tried, nothing changes.
     assert send_pending(engine, mail_settings, holder="test").failed == 0
@@ -324,3 +328,161 @@ def test_one_envelope_recipient_whatever_the_to_header(smtp_server, mail_setting
     assert report.sent == 1, rows(engine)[0].last_error
     smtp_server.wait_for(1)
     assert smtp_server.recipients == [["victime@exemple.org"]]
+
+
+# Review findings (MENDS-C): one message never blocks the others; a slow send is never sent
+# twice; the lease and the claims follow the database's clock; untried messages keep their
+# attempts.
+
+
+def enqueue_to(engine: Engine, recipient: str, subject: str = "Avis") -> int:
+    with write_session(engine) as session:
+        row = outbox.enqueue(
+            session,
+            recipient=recipient,
+            subject=subject,
+            template="notice",
+            context={"paragraphs": ["Texte"], "link": "/fiches"},
+        )
+        session.flush()
+        assert row.id is not None
+        return row.id
+
+
+def test_a_message_the_server_cannot_take_does_not_block_the_others(mail_settings, engine):
+    """Review finding: an address the server cannot take (no SMTPUTF8) was taken for a server
+    down, so the whole batch was delayed again and again: 4 rounds, 0 delivered."""
+    server = SmtpServer(enable_SMTPUTF8=False)
+    server.start()
+    try:
+        settings = mail_settings.model_copy(update={"smtp_url": SecretStr(server.url)})
+        marie = enqueue_to(engine, "marie@régie-quartier.fr", "Pour Marie")
+        enqueue(engine, 3)
+        now = datetime.now(UTC)
+        for _ in range(4):
+            send_pending(engine, settings, holder="test", now=now)
+            now += timedelta(hours=2)
+        received = server.wait_for(3)
+        assert sorted(str(m["Subject"]) for m in received) == [
+            "Avis n° 1",
+            "Avis n° 2",
+            "Avis n° 3",
+        ]
+        stored = {m.id: m for m in rows(engine)}
+        assert stored[marie].status == "pending" and stored[marie].attempts == 4
+        assert "SMTPUTF8" in (stored[marie].last_error or "")
+        assert [m.status for i, m in stored.items() if i != marie] == ["sent"] * 3
+    finally:
+        server.stop()
+
+
+def test_a_disconnect_after_one_message_data_fails_that_message_only(
+    smtp_server, mail_settings, engine
+):
+    ids = enqueue(engine, 3)
+    smtp_server.disconnect.add("personne1-1@exemple.org")
+    report = send_pending(engine, mail_settings, holder="test")
+    assert (report.sent, report.failed, report.waiting) == (2, 1, 1)
+    assert sorted(str(m["Subject"]) for m in smtp_server.wait_for(2)) == ["Avis n° 1", "Avis n° 3"]
+    stored = {m.id: m for m in rows(engine)}
+    assert stored[ids[1]].attempts == 1 and stored[ids[1]].status == "pending"
+    assert "Disconnected" in (stored[ids[1]].last_error or "")
+    assert [stored[ids[0]].attempts, stored[ids[2]].attempts] == [0, 0]
+
+
+def test_a_slow_send_is_not_sent_again_by_a_sender_taking_over(
+    smtp_server, mail_settings, engine, monkeypatch
+):
+    """Review finding: the lease was renewed only between messages; a sender taking over an
+    expired lease during a slow send sent the same message again."""
+    monkeypatch.setattr(mail_sender, "LEASE_SECONDS", 1.0)
+    enqueue(engine)
+    smtp_server.delay = 2.5
+    reports: list[SendReport] = []
+    first = threading.Thread(
+        target=lambda: reports.append(send_pending(engine, mail_settings, holder="first"))
+    )
+    first.start()
+    time.sleep(1.5)  # the first sender's lease has expired; its message is on the wire
+    second = send_pending(engine, mail_settings, holder="second")
+    first.join(timeout=30)
+    assert [r.sent for r in reports] == [1] and second.sent == 0
+    smtp_server.wait_for(1)
+    time.sleep(3)  # a second delivery would arrive now
+    assert len(smtp_server.messages) == 1
+    assert [m.status for m in rows(engine)] == ["sent"]
+
+
+def test_a_claim_outlasts_the_longest_send():
+    """A message is claimed for longer than its SMTP time can last (bounded by the mailer)."""
+    worst = mailer.MESSAGE_SECONDS + mailer.SMTP_TIMEOUT  # a connection begun at the limit
+    assert 2 * worst <= mail_sender.CLAIM_SECONDS
+
+
+def skewed_clock(monkeypatch, offset: timedelta) -> None:
+    """This thread's machine clock is `offset` ahead (other threads keep the right time)."""
+    main = threading.current_thread()
+
+    def now() -> datetime:
+        wall = datetime.now(UTC)
+        return wall + offset if threading.current_thread() is main else wall
+
+    monkeypatch.setattr(mail_sender, "utcnow", now)
+
+
+def test_a_skewed_clock_cannot_take_a_live_lease(mail_settings, engine, monkeypatch):
+    """Review finding: the lease compared each machine's own clock; one five minutes ahead
+    took a lease its holder had just renewed. PostgreSQL: the database's clock decides."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite is one machine: the wall clock is everyone's clock")
+    assert acquire_lease(engine, "on-time:1:aa")
+    skewed_clock(monkeypatch, timedelta(minutes=5))
+    assert not acquire_lease(engine, "skewed:1:bb")
+    with read_session(engine) as session:
+        lease = session.get(MailLease, LEASE_NAME)
+        assert lease is not None and lease.holder == "on-time:1:aa"
+    release_lease(engine, "on-time:1:aa")
+    assert acquire_lease(engine, "skewed:1:bb")  # free: taken whatever the clock
+
+
+def test_a_skewed_clock_does_not_see_a_claimed_message_as_due(
+    smtp_server, mail_settings, engine, monkeypatch
+):
+    """The claim of a message being sent is on the database's clock too: a sender whose
+    clock is 15 minutes ahead does not take it for due while it is on the wire."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite is one machine: the wall clock is everyone's clock")
+    monkeypatch.setattr(mail_sender, "LEASE_SECONDS", 1.0)
+    enqueue(engine)
+    smtp_server.delay = 2.5
+    first = threading.Thread(target=send_pending, args=(engine, mail_settings), kwargs={
+        "holder": "first"})  # fmt: skip
+    first.start()
+    time.sleep(1.5)
+    skewed_clock(monkeypatch, timedelta(minutes=15))  # this (main) thread only
+    second = send_pending(engine, mail_settings, holder="second")
+    first.join(timeout=30)
+    assert second.sent == 0
+    smtp_server.wait_for(1)
+    time.sleep(3)
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_long_outage_counts_attempts_for_the_message_tried_only(
+    smtp_server, mail_settings, engine
+):
+    """Review finding: with the server unreachable, every message of the batch counted an
+    attempt, so messages never tried waited ever longer (up to an hour)."""
+    smtp_server.stop()
+    enqueue(engine, 3)
+    now = datetime.now(UTC)
+    for _ in range(5):
+        report = send_pending(engine, mail_settings, holder="test", now=now)
+        assert report.failed == 1
+        now = rows(engine)[0].next_attempt_at
+    stored = rows(engine)
+    assert [m.attempts for m in stored] == [5, 0, 0]
+    assert len({m.next_attempt_at for m in stored}) == 1  # the others wait as the tried one
+    assert all("refused" in (m.last_error or "").lower() for m in stored)
+    smtp_server.start()
+    assert send_pending(engine, mail_settings, holder="test", now=now).sent == 3
