@@ -337,10 +337,10 @@ def serve(
     import uvicorn
 
     level = log_level or ctx.obj or LogLevel.info  # serve's option, else the global one
-    settings = Settings()
     try:
+        settings = Settings()
         settings.secret_key  # noqa: B018 - PostgreSQL: the key must be given, not generated
-    except MissingSecretKey as exc:
+    except (MissingSecretKey, InvalidSmtpUrl) as exc:
         raise _fail(str(exc)) from None
     _attachment_store(settings)  # a malformed RESOURCE_CENTRE_S3_URL stops here
     public = f", adresse publique {settings.base_url}" if settings.base_url else ""
@@ -358,7 +358,7 @@ def serve(
 
 @app.command()
 def bootstrap() -> None:
-    """Prépare une installation : base, index, corpus de démonstration et compte de curation."""
+    """Prépare une installation : base, index, corpus de démonstration et compte d'administration."""
     with _context() as (settings, engine, index):
         migrate(engine)
         with read_session(engine) as session:
@@ -378,9 +378,12 @@ def bootstrap() -> None:
         if new_database:
             password = secrets.token_urlsafe(12)
             with write_session(engine) as session:
-                create_user(session, email=DEMO_CURATOR_EMAIL, password=password, role="curator",
-                            name="Équipe de curation (démo)")  # fmt: skip
-            out.print("Compte de curation de démonstration (affiché une seule fois) :")
+                # An admin: the demo shows the whole back-office, the outbox of the messages
+                # written without a mail server and the invitations included.
+                create_user(session, email=DEMO_CURATOR_EMAIL, password=password, role="admin",
+                            name="Équipe du réseau (démo)")  # fmt: skip
+            out.print("Compte de démonstration de l'équipe du réseau, administrateur "
+                      "(affiché une seule fois) :")  # fmt: skip
             out.print(f"  e-mail : {DEMO_CURATOR_EMAIL}", highlight=False)
             out.print(f"  mot de passe : {password}", highlight=False)
 

@@ -311,7 +311,7 @@ class OutboxMessage(SQLModel, table=True):
     template: str = Field(max_length=40)
     context: dict[str, Any] = _json_dict()
     security: bool = False  # password reset, invitation: no unsubscribe link, always sent
-    status: str = Field(default="pending", max_length=16)  # pending | sent
+    status: str = Field(default="pending", max_length=16)  # pending | sent | failed (given up)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
