@@ -26,14 +26,13 @@ from resource_centre.db import read_session
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import FollowedSearch, Regie, User, WriteUp, utcnow
 from resource_centre.search.indexer import IndexUnavailable, SearchIndex
-from resource_centre.search.request import SearchRequest, request_from_params
+from resource_centre.search.request import SearchRequest, query_items, request_from_params
 from resource_centre.search.service import SearchService
 from resource_centre.taxonomy import (
     FACET_LABELS,
     SECTION_BY_KEY,
     SLUG_FACETS,
     YEAR_FACET,
-    YEAR_RANGE_PARAMS,
     year_filter_label,
 )
 from resource_centre.text import strip_controls
@@ -123,24 +122,8 @@ def request_of(query_string: str, known: Mapping[str, set[str]] | None = None) -
 
 def canonical_items(request: SearchRequest) -> list[tuple[str, str]]:
     """The query-string items of a search, in the library's canonical order (text,
-    sections, facets, years, sort), without page nor page size.
-
-    The same order as `web.facets.state_items` (a test keeps them in step).
-    """
-    items: list[tuple[str, str]] = []
-    if request.q.strip():
-        items.append(("q", request.q.strip()))
-    items.extend(("section", key) for key in request.sections)
-    for facet in SLUG_FACETS:
-        items.extend((facet, value) for value in request.filters.get(facet, []))
-    year_min, year_max = YEAR_RANGE_PARAMS
-    if request.year_min is not None:
-        items.append((year_min, str(request.year_min)))
-    if request.year_max is not None:
-        items.append((year_max, str(request.year_max)))
-    if request.sort:
-        items.append(("sort", request.sort))
-    return items
+    sections, facets, years, sort), without page nor page size (`query_items`)."""
+    return query_items(replace(request, q=request.q.strip()), paging=False)
 
 
 def encode(request: SearchRequest) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from resource_centre.taxonomy import FACET_LABELS, SECTION_KEYS, SLUG_FACETS
+from resource_centre.taxonomy import FACET_LABELS, SECTION_KEYS, SLUG_FACETS, YEAR_RANGE_PARAMS
 
 FACETS: tuple[str, ...] = SLUG_FACETS  # the facets a request filters on (not the years)
 # The sections a search may be limited to (parameter `section`), in the fiche's order.
@@ -288,3 +288,27 @@ def request_from_params(
         notices=notices,
         sections=sections,
     )
+
+
+def query_items(request: SearchRequest, *, paging: bool = True) -> list[tuple[str, str]]:
+    """The query-string items of a search in the library's canonical order (text, sections,
+    facets, years, sort, then page and page size unless `paging` is False), defaults left
+    out: one order for the library's links and for followed searches."""
+    items: list[tuple[str, str]] = []
+    if request.q.strip():
+        items.append(("q", request.q))
+    items.extend(("section", key) for key in request.sections)
+    for facet in SLUG_FACETS:
+        items.extend((facet, value) for value in request.filters.get(facet, []))
+    year_min, year_max = YEAR_RANGE_PARAMS
+    if request.year_min is not None:
+        items.append((year_min, str(request.year_min)))
+    if request.year_max is not None:
+        items.append((year_max, str(request.year_max)))
+    if request.sort:
+        items.append(("sort", request.sort))
+    if paging and request.page > 1:
+        items.append(("page", str(request.page)))
+    if paging and request.page_size != DEFAULT_PAGE_SIZE:
+        items.append(("page_size", str(request.page_size)))
+    return items

@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from resource_centre.search.request import (
-    DEFAULT_PAGE_SIZE,
     MAX_PAGE,
     SEARCHABLE_SECTIONS,
     SearchRequest,
+    query_items,
 )
 from resource_centre.search.results import FacetValue
 from resource_centre.taxonomy import (
@@ -121,23 +121,7 @@ def effective_sort(request: SearchRequest) -> str:
 
 def state_items(request: SearchRequest) -> list[tuple[str, str]]:
     """Return the query-string items of a state, in canonical order, defaults left out."""
-    items: list[tuple[str, str]] = []
-    if request.q.strip():
-        items.append(("q", request.q))
-    items.extend((SECTION_PARAM, key) for key in request.sections)
-    for facet in SLUG_FACETS:
-        items.extend((facet, value) for value in request.filters.get(facet, []))
-    if request.year_min is not None:
-        items.append((YEAR_MIN, str(request.year_min)))
-    if request.year_max is not None:
-        items.append((YEAR_MAX, str(request.year_max)))
-    if request.sort:
-        items.append(("sort", request.sort))
-    if request.page > 1:
-        items.append(("page", str(request.page)))
-    if request.page_size != DEFAULT_PAGE_SIZE:
-        items.append(("page_size", str(request.page_size)))
-    return items
+    return query_items(request)
 
 
 def url_of(base: str, request: SearchRequest) -> str:
