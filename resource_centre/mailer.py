@@ -30,10 +30,9 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from resource_centre import unsubscribe
+from resource_centre import dates, unsubscribe
 from resource_centre.config import SMTP_URL_INVALID, InvalidSmtpUrl, Settings, smtp_url_parts
 from resource_centre.models import OutboxMessage
-from resource_centre.web import dates
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # As in web/app.py: an installed wheel carries the templates inside the package, a source

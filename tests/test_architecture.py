@@ -34,6 +34,16 @@ FORBIDDEN = {
     "rendering": ("resource_centre.writeups", "resource_centre.web", "resource_centre.search"),
     "writeups": ("resource_centre.web", "resource_centre.cli", "resource_centre.search"),
     "corpus": ("resource_centre.web", "resource_centre.cli"),
+    # E-mail (issue 15): below the web layer and the command line.
+    "outbox": ("resource_centre.web", "resource_centre.cli", "resource_centre.writeups"),
+    "dates": ("resource_centre.",),
+    "notifications": ("resource_centre.web", "resource_centre.cli", "resource_centre.writeups"),
+    "mailer": ("resource_centre.web", "resource_centre.cli"),
+    "mail_sender": ("resource_centre.web", "resource_centre.cli"),
+    "following": ("resource_centre.web", "resource_centre.cli"),
+    "digests": ("resource_centre.web", "resource_centre.cli"),
+    "account_tokens": ("resource_centre.web", "resource_centre.cli"),
+    "unsubscribe": ("resource_centre.",),
 }
 
 

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from resource_centre import dates
 from resource_centre.config import Settings
 from resource_centre.db import make_engine
 from resource_centre.mail_sender import MailSender
@@ -31,7 +32,6 @@ from resource_centre.web import (
     api_docs,
     contribute,
     curate,
-    dates,
     facet_page,
     follow_pages,
     glossary_pages,
@@ -67,7 +67,7 @@ MAX_BODY_BYTES = 1024 * 1024  # larger only on the attachment route
 
 def make_templates(timezone: ZoneInfo = ZoneInfo("Europe/Paris")) -> Jinja2Templates:
     """Jinja2 with autoescape on for every template, whatever its extension; the date filters
-    (`date`, `datetime`, `iso`: `web/dates.py`) show times in `timezone`."""
+    (`date`, `datetime`, `iso`: `dates.py`) show times in `timezone`."""
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=select_autoescape(default=True, default_for_string=True),

@@ -201,15 +201,26 @@ def test_axe_on_back_office_pages(browser, live_server, make_account, width):
             "/curation/taxonomie",
             "/curation/journal",
             "/curation/radar",
+            "/curation/courriels",
             "/curation/utilisateurs",
         ):
             team.goto(url)
             found[url] = axe_serious(team)
-        team.get_by_label("Adresse e-mail").fill(f"nouveau-{unique_word()}@example.org")
-        team.get_by_label("Rôle").select_option("curator")
-        team.get_by_role("button", name="Créer le compte").click()
+        # The page has two forms asking for an address: creating an account, inviting.
+        create = team.locator("form").filter(has=team.get_by_role("button", name="Créer le compte"))
+        create.get_by_label("Adresse e-mail").fill(f"nouveau-{unique_word()}@example.org")
+        create.get_by_label("Rôle").select_option("curator")
+        create.get_by_role("button", name="Créer le compte").click()
         team.locator(".notice").wait_for()
         found["/curation/utilisateurs (compte créé)"] = axe_serious(team)
+        invite = team.locator("form").filter(
+            has=team.get_by_role("button", name="Envoyer l'invitation")
+        )
+        invite.get_by_label("Adresse e-mail").fill(f"invitee-{unique_word()}@example.org")
+        invite.get_by_label("Rôle").select_option("curator")
+        invite.get_by_role("button", name="Envoyer l'invitation").click()
+        team.locator(".notice").wait_for()
+        found["/curation/utilisateurs (invitation envoyée)"] = axe_serious(team)
         # Nothing sticks out sideways: wide tables scroll inside their own box.
         for url in (
             "/curation",

@@ -1,5 +1,5 @@
 """Dates on pages: French, in the time zone of the settings (Europe/Paris by default), from the
-UTC the database holds, through the one set of Jinja filters (`web/dates.py`)."""
+UTC the database holds, through the one set of Jinja filters (`dates.py`)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from sqlmodel import select
 from starlette.testclient import TestClient
 
+from resource_centre import dates
 from resource_centre.auth import create_user
 from resource_centre.config import Settings
 from resource_centre.db import make_engine, read_session, write_session
 from resource_centre.models import AuditEvent, LoginAttempt, WriteUp
-from resource_centre.web import dates
 from resource_centre.web.app import TEMPLATES_DIR, create_app, make_templates
 from tests.conftest import POSTGRES_ENV
 from tests.web.conftest import PASSWORD, build_settings, login

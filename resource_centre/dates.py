@@ -1,4 +1,5 @@
-"""Dates and times on pages: the one place they are formatted (Jinja filters, `web/app.py`).
+"""Dates and times shown to people: the one place they are formatted (Jinja filters of
+`web/app.py`, e-mails, digests).
 
 The database holds UTC (SQLite and PostgreSQL give naive datetimes back); pages show them in
 the time zone of the settings (`RESOURCE_CENTRE_TIMEZONE`, default Europe/Paris), in French,
