@@ -68,8 +68,7 @@ class LinkInvalid(DomainError):
 
 LINK_INVALID = "Ce lien n'est plus valable."
 INVALID_ADDRESS = "Cette adresse e-mail n'est pas valide."
-# One address as browsers accept it in type="email" (WHATWG), with a dot in the domain:
-# no comma, space, angle bracket, quote or control character can pass.
+
 # --- tokens ------------------------------------------------------------------------------
 
 
@@ -204,7 +203,7 @@ def request_reset(engine: Engine, email: str, now: datetime | None = None) -> bo
     now = now or utcnow()
     with write_session(engine) as session:
         user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-        if user is None or not user.active or user.password_hash in (INVITED_HASH, CANCELLED_HASH):
+        if user is None or not user.active or invitation_state(user) is not None:
             return False
         assert user.id is not None
         token = issue(session, user.id, "reset", RESET_LIFETIME, now)
@@ -284,7 +283,7 @@ def invite(
     if account is None:
         account = User(email=email, name=name, role=role, password_hash=INVITED_HASH)
         account.active = False
-    elif account.password_hash not in (INVITED_HASH, CANCELLED_HASH):
+    elif invitation_state(account) is None:
         state = "actif" if account.active else "désactivé"
         raise AccountError(
             f"Un compte ({state}) existe déjà pour cette adresse : pas besoin d'invitation.",
@@ -313,6 +312,17 @@ def invite(
     return account, created
 
 
+def invitation_state(user: User) -> str | None:
+    """The state of an account's invitation: "pending" while it awaits an answer,
+    "cancelled" once an administrator cancelled it (or deactivated the invited account),
+    None for an account that has a password of its own."""
+    if user.password_hash == INVITED_HASH:
+        return "pending"
+    if user.password_hash == CANCELLED_HASH:
+        return "cancelled"
+    return None
+
+
 class NotInvited(DomainError):
     """The account has no pending invitation to cancel (409)."""
 
@@ -328,7 +338,7 @@ def cancel_invitation(
     if user is None or user.role != "admin":
         raise PermissionDenied
     account = session.get(User, account_id)
-    if account is None or account.password_hash != INVITED_HASH:
+    if account is None or invitation_state(account) != "pending":
         raise NotInvited("Ce compte n'attend pas de réponse à une invitation.")
     assert account.id is not None
     retire(session, account.id, now=now)

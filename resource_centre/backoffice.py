@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from resource_centre import catalogue
-from resource_centre.account_tokens import CANCELLED_HASH, INVITED_HASH, retire
+from resource_centre.account_tokens import CANCELLED_HASH, invitation_state, retire
 from resource_centre.auth import create_user
 from resource_centre.errors import DomainError, Kind
 from resource_centre.models import AuditEvent, Regie, Term, User, UserSession, WriteUp
@@ -228,7 +228,7 @@ def set_account_active(session: Session, *, user: User, account_id: int, active:
     target = session.get(User, account_id)
     if target is None or target.id is None:
         raise AccountNotFound
-    invited = target.password_hash in (INVITED_HASH, CANCELLED_HASH)
+    invited = invitation_state(target) is not None
     if active and invited:
         raise NeverActivated(
             "Ce compte n'a jamais été activé : envoyez une nouvelle invitation à la personne."

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -78,10 +78,52 @@ def _options(
     configure_cli_logging(log_level)
 
 
+# Pydantic's own messages for the settings' bounds and types, in French.
+_SETTING_PROBLEMS = {
+    "greater_than": "doit être supérieur à {gt}",
+    "greater_than_equal": "doit valoir au moins {ge}",
+    "less_than_equal": "doit valoir au plus {le}",
+    "int_parsing": "doit être un nombre entier",
+    "int_from_float": "doit être un nombre entier",
+    "float_parsing": "doit être un nombre",
+    "bool_parsing": "doit valoir true ou false",
+}
+
+
+def _setting_problem(error: Any) -> str:
+    """One error of a ValidationError of the settings, in French, without the value given
+    (it may be a password): the variable's name and what is wrong."""
+    field = str(error["loc"][0]).upper() if error.get("loc") else ""
+    name = field if field.startswith("RESOURCE_CENTRE_") else f"RESOURCE_CENTRE_{field}"
+    template = _SETTING_PROBLEMS.get(error["type"])
+    problem = (
+        template.format(**error.get("ctx", {}))
+        if template
+        else str(error["msg"]).removeprefix("Value error, ")
+    )
+    return problem if name in problem else f"{name} : {problem}"
+
+
+def _settings(*, secret: bool = False) -> Settings:
+    """The settings of one command, or one French line on stderr and exit 1 for a malformed
+    setting (the SMTP URL and any value given never repeated). `secret`: the secret key is
+    needed (with PostgreSQL it must be given, not generated)."""
+    try:
+        settings = Settings()
+        if secret:
+            settings.secret_key  # noqa: B018 - MissingSecretKey with PostgreSQL and no key
+    except (MissingSecretKey, InvalidSmtpUrl) as exc:
+        raise _fail(str(exc)) from None
+    except ValidationError as exc:
+        problems = [_setting_problem(e) for e in exc.errors(include_url=False)]
+        raise _fail(" ; ".join(problems)) from None
+    return settings
+
+
 @contextmanager
-def _context() -> Iterator[tuple[Settings, Engine, SearchIndex]]:
+def _context(*, secret: bool = False) -> Iterator[tuple[Settings, Engine, SearchIndex]]:
     """Settings, engine and index of one command; the engine's connections closed after."""
-    settings = Settings()
+    settings = _settings(secret=secret)
     engine = make_engine(settings.database_url)
     try:
         yield settings, engine, SearchIndex(settings.index_dir, engine)
@@ -229,7 +271,7 @@ def backup(
     path: Annotated[Path, typer.Argument(help="Dossier de sauvegarde (créé s'il manque).")],
 ) -> None:
     """Copie cohérente de la base et des pièces jointes, pendant que l'application tourne."""
-    settings = Settings()
+    settings = _settings()
     store = _attachment_store(settings)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)  # copies for the owner only
     url = make_url(settings.database_url)
@@ -337,11 +379,7 @@ def serve(
     import uvicorn
 
     level = log_level or ctx.obj or LogLevel.info  # serve's option, else the global one
-    try:
-        settings = Settings()
-        settings.secret_key  # noqa: B018 - PostgreSQL: the key must be given, not generated
-    except (MissingSecretKey, InvalidSmtpUrl) as exc:
-        raise _fail(str(exc)) from None
+    settings = _settings(secret=True)  # PostgreSQL: the key must be given, not generated
     _attachment_store(settings)  # a malformed RESOURCE_CENTRE_S3_URL stops here
     public = f", adresse publique {settings.base_url}" if settings.base_url else ""
     out.print(f"Centre de ressources sur http://{host}:{port} ({workers} processus{public})")
@@ -395,14 +433,9 @@ SEND_MAIL_LEASE_WAIT = 30.0  # seconds to wait while another process sends
 def send_mail() -> None:
     """Envoie les courriels en attente dont l'heure est venue et efface ceux envoyés il y a
     plus de 30 jours ; code 1 si ce passage n'a pas pu envoyer un courriel."""
-    try:
-        Settings()  # a malformed SMTP_URL or MAIL_FROM stops here, the URL never repeated
-    except InvalidSmtpUrl as exc:
-        raise _fail(str(exc)) from None
-    except ValidationError as exc:
-        problems = (str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-        raise _fail(" ; ".join(problems)) from None
-    with _context() as (settings, engine, _):
+    # A malformed SMTP_URL or MAIL_FROM stops here, the URL never repeated; the key signs
+    # the unsubscribe links.
+    with _context(secret=True) as (settings, engine, _):
         holder, sent, failed, abandoned = make_holder(), 0, 0, 0
         while True:  # batches of 100 until nothing due is left or a batch fails
             report = send_pending(engine, settings, holder=holder, lease_wait=SEND_MAIL_LEASE_WAIT)

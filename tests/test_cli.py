@@ -206,3 +206,45 @@ def test_export_through_a_symbolic_link_is_refused_in_french(env, tmp_path):
     assert "lien symbolique" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert list(elsewhere.iterdir()) == []
+
+
+LEAKY_SMTP_URL = "smtp+starttls://alice:Tr0ub4dor/3@mail.example:587"  # "/" not encoded
+
+
+@pytest.mark.parametrize("command", [["bootstrap"], ["init"], ["import", str(TEST_KNOWLEDGE)]])
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RESOURCE_CENTRE_MAIL_FROM", "Régie <a@regies.example>, b@exemple.org",
+         "RESOURCE_CENTRE_MAIL_FROM doit être une seule adresse"),
+        ("RESOURCE_CENTRE_SMTP_URL", LEAKY_SMTP_URL,
+         "RESOURCE_CENTRE_SMTP_URL n'est pas une adresse SMTP valide"),
+        ("RESOURCE_CENTRE_REQUEST_THREADS", "0",
+         "RESOURCE_CENTRE_REQUEST_THREADS : doit valoir au moins 1"),
+    ],
+)  # fmt: skip
+def test_a_malformed_setting_is_one_french_line_without_the_value(
+    env, tmp_path, command, variable, value, message
+):
+    """Review finding: `bootstrap` (the first step of `make run`), `init`, `import`… ended in
+    a pydantic traceback that repeated the value given, an SMTP password included."""
+    result = run({**env, variable: value}, *command)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # not an exception escaping the command
+    output = result.output.strip()
+    assert output.startswith("Erreur :") and message in output and "\n" not in output
+    for secret in ("Tr0ub4dor", "alice", "mail.example", "b@exemple.org", "Value error"):
+        assert secret not in output
+    assert not (tmp_path / "index").exists()  # stopped before doing anything
+
+
+def test_send_mail_with_postgresql_and_no_secret_key_is_one_french_line(tmp_path):
+    """The unsubscribe links are signed: with a shared database the key must be given."""
+    env = {
+        "RESOURCE_CENTRE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/nothing",
+        "RESOURCE_CENTRE_SECRET_KEY": "",
+        "RESOURCE_CENTRE_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = run(env, "send-mail")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "RESOURCE_CENTRE_SECRET_KEY n'est pas définie" in result.output

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from resource_centre import backoffice, catalogue, checklist, reviews
+from resource_centre.account_tokens import invitation_state
 from resource_centre.auth import AccountError
 from resource_centre.db import read_session, write_session
 from resource_centre.models import WriteUp, utcnow
@@ -257,22 +258,31 @@ def regie_change(
 # --- users (admin) -------------------------------------------------------------------------
 
 
-def _users_page(request: Request, session: Session, *, errors: dict[str, str] | None = None,
-                values: dict[str, str] | None = None, created: tuple[str, str] | None = None,
-                status: int = 200) -> Response:  # fmt: skip
+EMPTY_ACCOUNT = {"email": "", "name": "", "role": "contributor", "regie": ""}
+
+
+def users_page(
+    request: Request, session: Session, *, errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None, created: tuple[str, str] | None = None,
+    invite_errors: dict[str, str] | None = None, invite_values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:  # fmt: skip
+    """The accounts page: the invitation form (its errors and values from web/password_pages),
+    the account form, every account with its state."""
     users, regies = backoffice.accounts(session)
     return render(request, "curate/users.html", {
         "users": users, "regies": regies, "regie_names": {r.id: r.name for r in regies},
+        "invitations": {u.id: invitation_state(u) for u in users},
         "roles": ROLES, "role_labels": ROLE_LABELS, "errors": errors or {},
-        "values": values or {"email": "", "name": "", "role": "contributor", "regie": ""},
-        "created": created,
+        "values": values or EMPTY_ACCOUNT, "created": created,
+        "invite_errors": invite_errors or {}, "invite_values": invite_values or EMPTY_ACCOUNT,
     }, status_code=status)  # fmt: skip
 
 
 @router.get("/utilisateurs", response_class=HTMLResponse)
 def users(request: Request, user: AdminDep) -> Response:
     with read_session(request.app.state.engine) as session:
-        return _users_page(request, session)
+        return users_page(request, session)
 
 
 @router.post("/utilisateurs", response_class=HTMLResponse)
@@ -297,7 +307,7 @@ def users_change(
                 created_email = created.email
         except AccountError as exc:
             with read_session(engine) as session:
-                return _users_page(
+                return users_page(
                     request,
                     session,
                     errors={"email": exc.message},
@@ -306,7 +316,7 @@ def users_change(
                 )
         with read_session(engine) as session:
             # The password is shown once, on this page; it is never stored in clear.
-            return _users_page(request, session, created=(created_email, password))
+            return users_page(request, session, created=(created_email, password))
     if operation in ("deactivate", "activate"):
         with write_session(engine) as session:
             message = backoffice.set_account_active(

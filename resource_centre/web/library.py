@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from resource_centre import following, radar
+from resource_centre.auth import single_address
 from resource_centre.figure_ranges import FigureRange, shared_cache
 from resource_centre.models import Regie, WriteUp
 from resource_centre.ratelimit import RateLimiter, allow_shared, shared_limiter
@@ -464,12 +465,8 @@ def _refused_need_page(
     return response
 
 
-# An address left by an anonymous reporter: what browsers accept in type="email" (WHATWG),
-# with a dot in the domain; the message itself is the real test.
-NEED_EMAIL = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
+# An address left by an anonymous reporter is checked as every address is
+# (`auth.single_address`); the message itself is the real test.
 NEED_EMAIL_ERROR = (
     "Cette adresse e-mail ne semble pas valide (par exemple : prenom.nom@exemple.fr). "
     "Laissez le champ vide si vous ne souhaitez pas être prévenu."
@@ -490,7 +487,7 @@ async def report_need(request: Request, search: SearchDep) -> Response:
     }
     user = current_user(request)
     email = raw_email.strip() if isinstance(raw_email, str) and user is None else ""
-    if email and (len(email) > 254 or not NEED_EMAIL.fullmatch(email)):
+    if email and not single_address(email):
         return await run_in_threadpool(
             _refused_need_page, request, search, query=query, filters=filters, message=message,
             error=None, email=email[:300], email_error=NEED_EMAIL_ERROR,

@@ -15,13 +15,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from resource_centre import account_tokens, backoffice
+from resource_centre import account_tokens
 from resource_centre.account_tokens import LinkInvalid
-from resource_centre.auth import SESSION_COOKIE, AccountError, normalise_email
+from resource_centre.auth import SESSION_COOKIE, AccountError, normalise_email, single_address
 from resource_centre.db import read_session, write_session
 from resource_centre.models import Regie
 from resource_centre.ratelimit import allow_shared
-from resource_centre.taxonomy import ROLE_LABELS, ROLES
+from resource_centre.taxonomy import ROLE_LABELS
+from resource_centre.web.curate import users_page
 from resource_centre.web.deps import AdminDep, FormId, render
 from resource_centre.web.errors import form_status
 from resource_centre.web.sessions import cookie_header, set_flash
@@ -34,7 +35,7 @@ RESETS_PER_ADDRESS = 10  # requests from one client address per window, any e-ma
 RESETS_PER_EMAIL = 3  # requests for one e-mail per window, from anywhere
 TOO_MANY_RESETS = (
     "Trop de demandes de nouveau mot de passe. Réessayez dans une heure ; si aucun message "
-    "n'arrive, écrivez à l'équipe du centre de ressources."
+    "n'arrive, écrivez à l'équipe du réseau."
 )
 PASSWORD_LABELS = {"password": "Nouveau mot de passe", "password_confirm": "Confirmation"}
 # The token pages: never cached, and their address (which holds the token) never sent as
@@ -88,7 +89,7 @@ def forgot_send(request: Request, email: Annotated[str, Form(max_length=254)] = 
     if not wanted:
         return _forgot_page(request, errors={"email": "Indiquez votre adresse e-mail."},
                             status=422)  # fmt: skip
-    if not account_tokens.single_address(wanted):
+    if not single_address(wanted):
         return _forgot_page(
             request, email=email, errors={"email": account_tokens.INVALID_ADDRESS}, status=422
         )
@@ -153,20 +154,6 @@ def reset_submit(
 # --- invitations -----------------------------------------------------------------------------
 
 
-def _users_page_with_invitation(
-    request: Request, *, errors: dict[str, str], values: dict[str, str], status: int
-) -> Response:
-    """The accounts page (as web/curate.py renders it) with the invitation form's errors."""
-    with read_session(request.app.state.engine) as session:
-        users, regies = backoffice.accounts(session)
-    return render(request, "curate/users.html", {
-        "users": users, "regies": regies, "regie_names": {r.id: r.name for r in regies},
-        "roles": ROLES, "role_labels": ROLE_LABELS, "errors": {},
-        "values": {"email": "", "name": "", "role": "contributor", "regie": ""},
-        "created": None, "invite_errors": errors, "invite_values": values,
-    }, status_code=status)  # fmt: skip
-
-
 @router.post("/curation/utilisateurs/inviter", response_class=HTMLResponse, name="invite_user")
 def invite_user(
     request: Request,
@@ -184,15 +171,22 @@ def invite_user(
             )
             address = account.email
     except AccountError as exc:
-        return _users_page_with_invitation(
-            request, errors={exc.field or "email": exc.message}, values=values,
-            status=form_status(exc.kind),
-        )  # fmt: skip
-    message = (
-        f"Invitation envoyée à {address}."
-        if created
-        else f"Nouvelle invitation envoyée à {address} ; le lien précédent ne fonctionne plus."
-    )
+        with read_session(request.app.state.engine) as session:  # the page as curate renders it
+            return users_page(
+                request, session, invite_errors={exc.field or "email": exc.message},
+                invite_values=values, status=form_status(exc.kind),
+            )  # fmt: skip
+    settings = request.app.state.settings
+    label = "Invitation" if created else "Nouvelle invitation"
+    renewed = "" if created else " ; le lien précédent ne fonctionne plus"
+    if settings.smtp_url:
+        message = f"{label} envoyée à {address}{renewed}."
+    else:  # only a file, which the outbox page does not show (it holds the link)
+        message = (
+            f"{label} pour {address} écrite dans "
+            f"{settings.outbox_dir}/ (aucun serveur de courriel configuré{renewed}) : "
+            "transmettez ce fichier à la personne."
+        )
     response = RedirectResponse(path_for(request, "users"), status_code=303)
     set_flash(response, request, message)
     return response

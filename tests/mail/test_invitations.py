@@ -7,8 +7,11 @@ the previous one stops working (only the newest message is valid)."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from collections.abc import Iterator
+from email.message import EmailMessage
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,7 +25,8 @@ from resource_centre.account_tokens import INVITED_HASH
 from resource_centre.auth import AccountError, verify_password
 from resource_centre.config import Settings
 from resource_centre.db import read_session, write_session
-from resource_centre.models import AuditEvent, Regie, User
+from resource_centre.mail_sender import send_pending
+from resource_centre.models import AuditEvent, OutboxMessage, Regie, User
 from tests.mail.test_password_reset import (
     INVALID,
     add_user,
@@ -75,7 +79,7 @@ def test_an_invited_person_sets_a_password_and_is_signed_in_with_role_and_regie(
     assert sent.status_code == 303 and sent.headers["location"] == "/curation/utilisateurs"
     users_page = site.get("/curation/utilisateurs").text
     assert "Invitation envoyée à nouvelle@exemple.org." in users_page
-    assert "Invitation envoyée</td>" in users_page and "Renvoyer l'invitation" in users_page
+    assert "Invitation en attente</td>" in users_page and "Renvoyer l'invitation" in users_page
     invited = account(site, "nouvelle@exemple.org")
     assert invited is not None and not invited.active
     assert invited.password_hash == INVITED_HASH and not verify_password("", INVITED_HASH)
@@ -121,7 +125,7 @@ def test_an_invited_person_sets_a_password_and_is_signed_in_with_role_and_regie(
     accepted = account(site, "nouvelle@exemple.org")
     assert accepted is not None and accepted.active and accepted.name == "Sam Nouvelle"
     assert accepted.role == "contributor" and accepted.regie_id == invited.regie_id
-    assert "Invitation envoyée</td>" not in site.get("/curation/utilisateurs").text
+    assert "Invitation en attente</td>" not in site.get("/curation/utilisateurs").text
 
 
 def test_inviting_again_sends_a_new_link_and_the_old_one_stops(site, admin, smtp_server):
@@ -323,3 +327,39 @@ def test_an_admin_without_a_name_is_not_named_by_address(site, smtp_server):
     [message] = deliver(site, smtp_server, 1)
     assert "L'équipe du réseau vous invite" in text_of(message)
     assert "admin.sans.nom" not in message.as_string()
+
+
+def test_without_a_mail_server_the_admin_is_told_the_invitation_is_a_file(mail_settings):
+    """Review finding: the flash said « Invitation envoyée » while the message was only a
+    .eml file in the outbox folder, which the outbox page does not show."""
+    settings = mail_settings.model_copy(update={"smtp_url": None})
+    for client in start_site(settings):
+        admin = add_user(client, "admin", email="admin@exemple.org", name="Dominique Admin")
+        assert login(client, admin).status_code == 303
+        assert invite(client, email="fichier@exemple.org", role="curator").status_code == 303
+        page = client.get("/curation/utilisateurs").text
+        assert (
+            f"Invitation pour fichier@exemple.org écrite dans {settings.outbox_dir}/ (aucun "
+            "serveur de courriel configuré) : transmettez ce fichier à la personne." in page
+        )
+        assert "Invitation envoyée" not in page and "Invitation en attente</td>" in page
+        # What the flash says is true: the message, its link included, is that folder's file.
+        report = send_pending(client.app.state.engine, settings, holder="tests-files",
+                              lease_wait=10)  # fmt: skip
+        assert report.failed == 0
+        with read_session(client.app.state.engine) as session:
+            row_id = session.execute(select(func.max(OutboxMessage.id))).scalar_one()
+        written = email.message_from_bytes(
+            (settings.outbox_dir / f"{row_id}.eml").read_bytes(), policy=email.policy.default
+        )
+        assert isinstance(written, EmailMessage) and written["To"] == "fichier@exemple.org"
+        first = link_in(written, "/invitation/")
+        again = invite(client, email="fichier@exemple.org", role="curator")
+        assert again.status_code == 303
+        assert (
+            "Nouvelle invitation pour fichier@exemple.org écrite dans "
+            f"{settings.outbox_dir}/ (aucun serveur de courriel configuré ; le lien précédent "
+            "ne fonctionne plus) : transmettez ce fichier à la personne."
+            in client.get("/curation/utilisateurs").text
+        )
+        assert TestClient(client.app).get(first).status_code == 404
