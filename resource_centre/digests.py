@@ -42,11 +42,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from babel.dates import format_date
 from sqlalchemy import Engine, delete, exists, or_, update
 from sqlmodel import Session, col, select
 
-from resource_centre import outbox
+from resource_centre import dates, outbox
 from resource_centre.config import Settings
 from resource_centre.db import read_session, write_session
 from resource_centre.following import (
@@ -55,9 +54,9 @@ from resource_centre.following import (
     SETTLE,
     NewFiche,
     SearchUnavailable,
+    display_label,
     feed_path,
     index_in_step,
-    label_of,
     list_for,
     matching_new,
     published_between,
@@ -80,7 +79,7 @@ EVERY = timedelta(days=7)
 FICHES_PER_SECTION = 20  # listed in a section; the others are counted ("et 3 autres")
 SUMMARY_CHARS = 300
 TEMPLATE = "digest"
-LINK_KEYS = ("url", "link", "fiche_url", "review_url", "edit_url", "public_url")
+LINK_KEY = "link"  # the site path of a notification's context (notifications.py)
 FOLLOWS_PATH = "/suivis"
 
 
@@ -328,14 +327,14 @@ def _sections(
     those with nothing new."""
     if not follows:
         return [], []
-    labels = search.labels() if candidates else {}
+    labels = search.labels()  # the names /suivis shows (`display_label`)
     sections: list[dict[str, Any]] = []
     quiet: list[str] = []
     for followed in follows:
         fiches = matching_new(
             search, followed.query, followed.digest_at, until, candidates=candidates
         )
-        name = followed.label or (label_of(followed.query, labels) if labels else "")
+        name = display_label(followed, labels)
         if not fiches:
             quiet.append(name)
             continue
@@ -378,31 +377,28 @@ def _plural(count: int, one: str, many: str) -> str:
 
 
 def subject(fiches: int, notifications: int) -> str:
-    """The French subject of a digest: « Votre veille de la semaine : 3 nouvelles fiches »."""
+    """The French subject of a digest: « Votre résumé de la semaine : 2 notifications »,
+    « … : 3 nouvelles fiches pour vos recherches suivies et 1 notification »."""
     parts = []
     if fiches:
-        parts.append(_plural(fiches, "nouvelle fiche", "nouvelles fiches"))
+        parts.append(
+            _plural(fiches, "nouvelle fiche", "nouvelles fiches") + " pour vos recherches suivies"
+        )
     if notifications:
         parts.append(_plural(notifications, "notification", "notifications"))
     what = " et ".join(parts) or "rien de nouveau"
-    return f"Votre veille de la semaine : {what}"
+    return f"Votre résumé de la semaine : {what}"
 
 
 def _notification(settings: Settings, pending: PendingNotification) -> dict[str, Any]:
     context = pending.context if isinstance(pending.context, dict) else {}
-    url = next(
-        (
-            context[key]
-            for key in LINK_KEYS
-            if isinstance(context.get(key), str) and context[key].startswith("/")
-        ),
-        None,
-    )
+    link = context.get(LINK_KEY)
     comment = context.get("comment")
     return {
         "subject": pending.subject,
-        "day": format_date(pending.at.astimezone(settings.timezone), "long", locale="fr_FR"),
-        "url": url,
+        # In the settings' time zone; a naive time is UTC (`dates.local`), never server-local.
+        "day": dates.day(pending.at, settings.timezone),
+        "url": link if isinstance(link, str) and link.startswith("/") else None,
         "comment": comment if isinstance(comment, str) and comment.strip() else None,
     }
 
@@ -421,6 +417,4 @@ def _context(
         "quiet": quiet,
         "notifications": [_notification(settings, p) for p in pending],
         "follows_url": FOLLOWS_PATH,
-        "library_url": LIBRARY_PATH,
-        "account_url": "/mon-compte",
     }

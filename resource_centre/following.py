@@ -1,4 +1,4 @@
-"""Followed searches (« veille »): a library search an account keeps an eye on.
+"""Followed searches (« Mes recherches suivies »): library searches an account watches.
 
 A followed search is stored as the *normalised* query string of a `/fiches` URL: parsed by
 the search's own parser (`search.request.request_from_params`), then written back in one
@@ -185,6 +185,25 @@ def feed_path(query: str) -> str:
 def label_of(query: str, labels: Labels) -> str:
     """The French name of a stored (normalised) query string."""
     return label(request_of(query), labels)
+
+
+def display_label(followed: FollowedSearch, labels: Labels) -> str:
+    """The one name a followed search is shown under, on /suivis and in the digests.
+
+    Rebuilt with the current facet labels (`labels`) when they name every facet value of
+    its query, so that a renamed term shows its new name; otherwise (no labels at hand, or
+    a value removed since) the label stored when it was followed, which still names the
+    removed value as it was rather than by its slug.
+    """
+    if labels:
+        request = request_of(followed.query)
+        if all(
+            value in labels.get(facet, {})
+            for facet, values in request.filters.items()
+            for value in values
+        ):
+            return label(request, labels)
+    return followed.label or label_of(followed.query, {})
 
 
 # --- Following -------------------------------------------------------------------------------

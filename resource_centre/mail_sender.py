@@ -18,12 +18,11 @@ a pending message is never erased. With nothing due the sender only reads.
 
 `MailSender` is the background thread of a server process (started by web/app.py):
 it polls every `mail_poll_seconds`; at most once a minute it builds the weekly digests
-(`resource_centre.digests.build_due`, when that module exists), once an hour it prunes.
+(`resource_centre.digests.build_due`), once an hour it prunes.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import secrets
@@ -40,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from resource_centre import mailer
+from resource_centre import digests, mailer
 from resource_centre.config import Settings
 from resource_centre.db import read_session, write_session
 from resource_centre.models import MailLease, OutboxMessage
@@ -427,7 +426,6 @@ class MailSender:
         self._thread: threading.Thread | None = None
         self._last_digest: float | None = None  # time.monotonic() of the last digest run
         self._last_prune: float | None = None  # time.monotonic() of the last prune
-        self._digests: Any = None  # the digests module, once imported; False: absent
         self.last_error: str | None = None  # shown to admins: no SMTP URL nor password
         self.last_report: SendReport | None = None
 
@@ -478,20 +476,12 @@ class MailSender:
             log.info("outbox: %d message(s) older than %d days erased", erased, KEEP_DAYS)
 
     def _build_digests(self) -> None:
-        """Call digests.build_due at most once a minute, if that module exists."""
+        """Call digests.build_due at most once a minute."""
         started = time.monotonic()
         if self._last_digest is not None and started - self._last_digest < DIGEST_EVERY_SECONDS:
             return
         self._last_digest = started
-        if self._digests is None:
-            try:
-                self._digests = importlib.import_module("resource_centre.digests")
-            except ImportError:
-                self._digests = False
-        build_due = getattr(self._digests, "build_due", None) if self._digests else None
-        if build_due is None:
-            return
         try:
-            build_due(self.engine, self.settings)
+            digests.build_due(self.engine, self.settings)
         except Exception as exc:  # the digests wait for the next minute; mail goes on
             _log_failure("weekly digests could not be built", exc, self.secrets)

@@ -12,8 +12,10 @@ exists if and only if its event was committed. Recipients:
   (`may_read`: a contributor whose Régie no longer holds the fiche hears of its publication
   only);
 - a need answered by a fiche: whoever reported it (their account, or the address an
-  anonymous reporter left, erased once the message is written; a stranger's address gets
-  the fiche's title and link, never the text typed with it).
+  anonymous reporter left, erased once the message is written: an address of an account
+  follows that account's choice, another is written to at once; either way, as anyone
+  may have typed it, the message has the fiche's title and link, never the text typed
+  with it).
 
 Each account's `mail_frequency` decides: "immediate" (the outbox), "weekly" (a
 `PendingNotification` for the digest) or "never". Contexts hold no other person's address;
@@ -166,12 +168,35 @@ def _was_revision(session: Session, writeup: WriteUp) -> bool:
 # --- one function per action --------------------------------------------------------------
 
 
+def _after_changes_requested(session: Session, event: AuditEvent, writeup: WriteUp) -> bool:
+    """Is this submission an answer to a request for changes? The last review decision on
+    the fiche before it (changes requested, publication or archiving) asked for changes."""
+    stmt = select(col(AuditEvent.action)).where(
+        col(AuditEvent.writeup_id) == writeup.id,
+        col(AuditEvent.action).in_(("request_changes", "publish", "archive")),
+    )
+    if event.id is not None:
+        stmt = stmt.where(col(AuditEvent.id) != event.id)
+    last = session.execute(
+        stmt.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc()).limit(1)
+    ).scalar()
+    return last == "request_changes"
+
+
 def _submitted(session: Session, event: AuditEvent, writeup: WriteUp) -> None:
     revision = event.action == "submit_revision"
+    again = _after_changes_requested(session, event, writeup)
     context = _fiche_context(session, event, writeup)
-    context["link"] = f"/curation/fiches/{writeup.slug}"
+    context.update(link=f"/curation/fiches/{writeup.slug}", again=again)
     title = _short(writeup.title)
-    subject = f"Révision à relire : {title}" if revision else f"Nouvelle fiche à relire : {title}"
+    if revision:
+        subject = (
+            f"Révision soumise à nouveau : {title}" if again else f"Révision à relire : {title}"
+        )
+    else:
+        subject = (
+            f"Fiche soumise à nouveau : {title}" if again else f"Nouvelle fiche à relire : {title}"
+        )
     template = "revision_submitted" if revision else "submitted"
     for user in curators(session, except_id=event.actor_id):
         notify(session, user, subject, template, context)
@@ -223,22 +248,21 @@ def _need_answered(session: Session, event: AuditEvent, writeup: WriteUp) -> Non
         if reporter is not None:
             notify(session, reporter, subject, "need_answered", context)
     elif need.reporter_email:
-        address = need.reporter_email
-        account = session.execute(
-            select(User).where(col(User.email) == address.strip().lower())
-        ).scalar()
-        # Left for this need only; an account that chose "never" (or unsubscribed) is kept out.
+        address = need.reporter_email.strip().lower()
         # Anyone may have typed this address: the message carries what the site publishes
         # (the fiche's title and link), never the query or message typed with it.
-        if account is None or account.mail_frequency != "never":
+        public = {"title": writeup.title, "slug": writeup.slug, "link": f"/fiches/{writeup.slug}"}
+        account = session.execute(select(User).where(col(User.email) == address)).scalar()
+        if account is not None:  # its choice: at once, in the digest, or never
+            notify(session, account, subject, "need_answered", public)
+        else:  # left for this need only
             outbox.enqueue(
                 session,
                 recipient=address,
                 subject=subject,
                 template="need_answered",
-                context={"name": "", "anonymous": True, "title": writeup.title,
-                         "slug": writeup.slug, "link": f"/fiches/{writeup.slug}"},
-            )  # fmt: skip
+                context={"name": "", "anonymous": True, **public},
+            )
         need.reporter_email = None  # used once, then erased
         session.add(need)
 

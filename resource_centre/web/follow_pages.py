@@ -1,11 +1,13 @@
-"""Followed searches (« veille »): `/suivis`, following a search, no longer following it.
+"""« Mes recherches suivies »: `/suivis`, following a search, no longer following it.
 
 `GET /suivis` lists the account's followed searches, each with what was first published
 since the last visit that it finds; the visit then becomes the last one. What is new ends
 `following.SETTLE` before the visit, which is stamped at that end: a publication still
 committing during a visit is new at the next one, never lost. `POST /suivis`
 follows the search of a `/fiches` query string (field `query`), from the « Suivre cette
-recherche » button of the library; `POST /suivis/{id}/supprimer` stops following one.
+recherche » button of the library (303 to /suivis; a search that cannot be followed: the
+page again, 422, with the error and the search kept); `POST /suivis/{id}/supprimer` stops
+following one.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from resource_centre.following import (
     index_in_step,
     search_path,
 )
-from resource_centre.models import FollowedSearch, utcnow
+from resource_centre.models import FollowedSearch, User, utcnow
+from resource_centre.search.service import SearchService
+from resource_centre.text import strip_controls
 from resource_centre.web.deps import DbId, SearchDep, UserDep, render
 from resource_centre.web.sessions import set_flash
 from resource_centre.web.urls import path_for
@@ -35,10 +39,14 @@ from resource_centre.web.urls import path_for
 router = APIRouter()
 
 NEW_SHOWN = 20  # new fiches listed per followed search (the others are counted)
-FOLLOWED = "Recherche suivie : ses nouvelles fiches seront dans votre veille."
+FOLLOWED = (
+    "Recherche suivie : ses nouvelles fiches apparaîtront ici et dans votre résumé de la semaine."
+)
 ALREADY = "Vous suivez déjà cette recherche."
 UNFOLLOWED = "Vous ne suivez plus cette recherche."
 NOT_FOUND = "Cette recherche suivie n’existe pas (ou plus)."
+NOT_FOLLOWED = "La recherche « {search} » n’a pas pu être suivie : {reason}"
+SHOWN_QUERY_CHARS = 200  # of a search that could not be followed, quoted in the error
 
 
 def _fiche(fiche: NewFiche) -> dict[str, Any]:
@@ -54,6 +62,18 @@ def _fiche(fiche: NewFiche) -> dict[str, Any]:
 @router.get("/suivis", name="follows")
 def follows_page(request: Request, user: UserDep, search: SearchDep) -> Any:
     """The account's followed searches, with what is new since its last visit."""
+    return _page(request, user, search)
+
+
+def _page(
+    request: Request,
+    user: User,
+    search: SearchService,
+    *,
+    refused: dict[str, str] | None = None,
+) -> Response:
+    """/suivis: 200 (the visit is stamped), or 422 with `refused` (the search that could not
+    be followed and why; nothing is stamped: the failed POST changes nothing)."""
     engine = request.app.state.engine
     # What is new ends a little before now, and the visit is stamped at that end: a fiche
     # stamped published before it but still committing now is new at the next visit.
@@ -78,7 +98,7 @@ def follows_page(request: Request, user: UserDep, search: SearchDep) -> Any:
         items.append(
             {
                 "id": item.id,
-                "label": following.label_of(item.query, labels) or item.label,
+                "label": following.display_label(item, labels),
                 "search_url": search_path(item.query),
                 "feed_url": feed_path(item.query),
                 "visited_at": item.visited_at,
@@ -89,7 +109,8 @@ def follows_page(request: Request, user: UserDep, search: SearchDep) -> Any:
         )
     # What was shown is no longer new, unless the index has not caught up with the journal
     # yet: a fiche published a moment ago would then be skipped for good.
-    if followed and not unavailable and (not candidates or index_in_step(search.index, wait=0)):
+    stamp = refused is None and not unavailable
+    if followed and stamp and (not candidates or index_in_step(search.index, wait=0)):
         with write_session(engine) as session:
             session.execute(
                 update(FollowedSearch)
@@ -104,14 +125,37 @@ def follows_page(request: Request, user: UserDep, search: SearchDep) -> Any:
         "items": items,
         "unavailable": following.SEARCH_UNAVAILABLE if unavailable else None,
         "max_followed": following.MAX_FOLLOWED,
+        "refused": refused,
     }
-    return render(request, "library/follows.html", context)
+    status = 200 if refused is None else 422
+    return render(request, "library/follows.html", context, status_code=status)
 
 
-def _back(request: Request, message: str, kind: str = "success") -> Response:
+def _back(request: Request, message: str) -> Response:
     response = RedirectResponse(path_for(request, "follows"), status_code=303)
-    set_flash(response, request, message, kind)
+    set_flash(response, request, message)
     return response
+
+
+def _refused(query: str, error: FollowError, labels: following.Labels) -> dict[str, str]:
+    """What /suivis says of a search that could not be followed: its name when it can be
+    read (else the query string as it came, shortened), the reason, and a link back to it
+    (its library page has the « Suivre cette recherche » button)."""
+    raw = strip_controls(query).strip()
+    try:
+        request = following.request_of(raw)
+    except FollowError:  # unreadable or far too long: quote it as it came
+        request = None
+    if request is not None:
+        shown, search_url = following.label(request, labels), search_path(following.encode(request))
+    else:
+        shown = " ".join(raw.split())
+        shown = shown if len(shown) <= SHOWN_QUERY_CHARS else shown[: SHOWN_QUERY_CHARS - 1] + "…"
+        search_url = ""
+    return {
+        "message": NOT_FOLLOWED.format(search=shown, reason=error.message),
+        "search_url": search_url,
+    }
 
 
 @router.post("/suivis", name="follow")
@@ -119,14 +163,17 @@ def follow_search(
     request: Request,
     user: UserDep,
     search: SearchDep,
-    query: Annotated[str, Form(max_length=following.MAX_RAW_QUERY_CHARS)] = "",
+    query: Annotated[str, Form()] = "",
 ) -> Response:
-    """Follow the search of a `/fiches` query string (idempotent)."""
+    """Follow the search of a `/fiches` query string (idempotent). One that cannot be
+    followed (too long, unreadable, too many followed): /suivis again, 422, the error
+    and the search kept (`following.follow` bounds what it parses)."""
+    labels = search.labels()
     try:
         with write_session(request.app.state.engine) as session:
-            _, created = following.follow(session, user, query, labels=search.labels())
+            _, created = following.follow(session, user, query, labels=labels)
     except FollowError as exc:
-        return _back(request, exc.message, "error")
+        return _page(request, user, search, refused=_refused(query, exc, labels))
     return _back(request, FOLLOWED if created else ALREADY)
 
 

@@ -2,22 +2,25 @@
 
 `POST /mon-compte/notifications` sets the signed-in account's `mail_frequency`. The link of
 each message's footer and of its `List-Unsubscribe` header is `/desabonnement/{token}`
-(`resource_centre.unsubscribe`): GET shows a page with a button, POST (the button, or a mail
-client's one-click request of RFC 8058, without cookie or form token: web/sessions.py
-exempts these paths) stops every notification of the token's address.
+(`resource_centre.unsubscribe`): GET shows a page with a button; POST, without cookie or
+form token (web/sessions.py exempts these paths), stops every notification of the token's
+address: the account's (mail frequency "never") and those of the needs it reported
+anonymously (their address erased). A mail client's one-click request of RFC 8058 (body
+`List-Unsubscribe=One-Click`) is answered 200; the page's own button, as every form of the
+site, 303 to `GET /desabonnement/{token}?fait=1`, the confirmation.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import delete, update
+from sqlalchemy import Engine, delete, update
 from sqlmodel import col, select
 
 from resource_centre.db import write_session
-from resource_centre.models import PendingNotification, User
+from resource_centre.models import CapitalisationRequest, PendingNotification, User
 from resource_centre.notifications import FREQUENCIES
 from resource_centre.unsubscribe import MAX_TOKEN_CHARS, read_token
 from resource_centre.web.deps import UserDep, render
@@ -37,6 +40,9 @@ INVALID_LINK = (
     "aussi choisir vos notifications sur la page « Mon compte »."
 )
 Token = Annotated[str, Path(max_length=MAX_TOKEN_CHARS)]
+ONE_CLICK = (
+    "One-Click"  # RFC 8058: the body of a mail client's request is List-Unsubscribe=One-Click
+)
 
 
 @router.post("/mon-compte/notifications", response_class=HTMLResponse)
@@ -77,22 +83,43 @@ def masked(address: str) -> str:
 
 
 @router.get("/desabonnement/{token}", response_class=HTMLResponse)
-def unsubscribe_form(request: Request, token: Token) -> Response:
-    """The page of an unsubscription link: what it does, and its button (a POST form)."""
+def unsubscribe_form(
+    request: Request, token: Token, fait: Annotated[str, Query()] = ""
+) -> Response:
+    """The page of an unsubscription link: what it does and its button (a POST form); with
+    `?fait=1`, where the button leads once done, the confirmation."""
     address = read_token(request.app.state.settings.secret_key, token)
     if address is None:
         return error_response(request, 404, INVALID_LINK)
-    context = {"done": False, "address": masked(address), "token": token}
+    context = {"done": fait == "1", "address": masked(address), "token": token}
     return render(request, "accounts/unsubscribe.html", context)
 
 
 @router.post("/desabonnement/{token}", response_class=HTMLResponse)
-def unsubscribe(request: Request, token: Token) -> Response:
-    """Stop the notifications of the token's address; 200 whether it has an account or not."""
+def unsubscribe(
+    request: Request,
+    token: Token,
+    one_click: Annotated[str, Form(alias="List-Unsubscribe")] = "",
+) -> Response:
+    """Stop the notifications of the token's address, whether it has an account or not:
+    200 to a mail client's one-click request (RFC 8058), 303 to the confirmation for the
+    page's button."""
     address = read_token(request.app.state.settings.secret_key, token)
     if address is None:
         return error_response(request, 404, INVALID_LINK)
-    with write_session(request.app.state.engine) as session:
+    stop_notifications(request.app.state.engine, address)
+    if one_click == ONE_CLICK:
+        context = {"done": True, "address": masked(address), "token": token}
+        return render(request, "accounts/unsubscribe.html", context)
+    done = path_for(request, "unsubscribe_form", token=token, query={"fait": "1"})
+    return RedirectResponse(done, status_code=303)
+
+
+def stop_notifications(engine: Engine, address: str) -> None:
+    """No more notifications to `address`: its accounts choose "never" (their waiting
+    digest notifications dropped), and the needs reported anonymously with it forget it."""
+    address = address.strip().lower()
+    with write_session(engine) as session:
         ids = list(
             session.execute(select(col(User.id)).where(col(User.email) == address)).scalars()
         )
@@ -103,5 +130,8 @@ def unsubscribe(request: Request, token: Token) -> Response:
             session.execute(
                 delete(PendingNotification).where(col(PendingNotification.user_id).in_(ids))
             )
-    context = {"done": True, "address": masked(address), "token": token}
-    return render(request, "accounts/unsubscribe.html", context)
+        session.execute(
+            update(CapitalisationRequest)
+            .where(col(CapitalisationRequest.reporter_email) == address)
+            .values(reporter_email=None)
+        )

@@ -178,7 +178,10 @@ def test_follow_a_search_then_read_the_digest(browser, live_server, live_env, ma
             assert row is not None
         finally:
             engine.dispose()
-        assert row.subject == "Votre veille de la semaine : 1 nouvelle fiche"
+        assert (
+            row.subject
+            == "Votre résumé de la semaine : 1 nouvelle fiche pour vos recherches suivies"
+        )
         eml = wait_for_eml(live_env.work / "data" / "outbox" / f"{message_id}.eml")
         assert eml["Subject"] == row.subject and eml["To"] == reader_account.email
         assert f"/fiches/{slug}" in html_part(eml)

@@ -5,6 +5,7 @@ server), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -83,7 +84,7 @@ class Site:
             found = [
                 m
                 for m in list(self.smtp.messages)
-                if str(m["To"]) == recipient and str(m["Subject"]).startswith("Votre veille")
+                if str(m["To"]) == recipient and str(m["Subject"]).startswith("Votre résumé")
             ]
             if len(found) >= count or time.monotonic() > deadline:
                 return found
@@ -177,7 +178,9 @@ def test_a_digest_lists_exactly_the_new_fiches_each_search_finds(site: Site) -> 
     [row] = site.digests_of(reader)
     assert row.id == message_id
     assert row.recipient == reader.email
-    assert row.subject == "Votre veille de la semaine : 1 nouvelle fiche"
+    assert row.subject == (
+        "Votre résumé de la semaine : 1 nouvelle fiche pour vos recherches suivies"
+    )
     assert sections(row) == {
         "Thèmes : Agriculture urbaine et alimentation": ["epicerie-soumise"],
         "« jardins »": ["epicerie-soumise"],
@@ -242,7 +245,7 @@ def test_weekly_notifications_come_in_the_digest_when_it_is_due(site: Site) -> N
     week = now + timedelta(days=7, minutes=1)
     assert digests.build_due(site.engine, site.settings, week) == 1
     [row] = site.digests_of(weekly)
-    assert row.subject == "Votre veille de la semaine : 1 notification"
+    assert row.subject == "Votre résumé de la semaine : 1 notification"  # follows nothing
     [note] = row.context["notifications"]
     assert note["subject"] == pending.subject
     assert note["url"] == f"/curation/fiches/{slug}"
@@ -337,6 +340,78 @@ def test_a_removed_facet_value_is_ignored_as_on_the_library(site: Site) -> None:
     # Exactly the fiches of the digest's window that /fiches shows for this URL.
     assert sections(row) == {"« jardins » · ancien": ["epicerie-soumise"]}
     assert [s for s in shown if s == "epicerie-soumise"] == sections(row)["« jardins » · ancien"]
+    # /suivis names it alike: the stored label names the removed value, not its slug.
+    page = site.browser(reader).get("/suivis").text
+    assert "« jardins » · ancien" in page and "Thèmes : theme-retire" not in page
+
+
+def test_suivis_and_the_digest_name_a_followed_search_alike(site: Site) -> None:
+    """A term renamed after a search was followed: /suivis and the digest both show its
+    current name (`following.display_label`), not the one stored when it was followed."""
+    reader = site.user()
+    browser = site.browser(reader)
+    follow(browser, THEME)
+    current = "Thèmes : Agriculture urbaine et alimentation"
+    with write_session(site.engine) as session:  # as if the term had another name then
+        session.execute(
+            update(FollowedSearch)
+            .where(FollowedSearch.user_id == reader.id)
+            .values(label="Thèmes : Ancien nom du thème")
+        )
+    publish(site.browser(site.user("curator")), "epicerie-soumise")
+    wait_searchable(site, THEME, "epicerie-soumise")
+
+    page = browser.get("/suivis").text
+    assert '<h2 class="mine-title" id="suivi-' in page and f">{current}</h2>" in page
+    assert build_for(site, reader) is not None
+    [row] = site.digests_of(reader)
+    assert sections(row) == {current: ["epicerie-soumise"]}
+    for text in text_and_html(site.received(reader.email)[0]):
+        assert "Ancien nom du thème" not in text
+
+
+@pytest.fixture
+def server_clock_in_tokyo() -> Iterator[None]:
+    """The process's local time zone far from UTC and from Paris (TZ, then tzset)."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def test_a_notification_is_dated_by_its_local_day_whatever_the_servers_zone(
+    site: Site, server_clock_in_tokyo: None
+) -> None:
+    """The database holds UTC (a naive datetime is UTC): 14 January 23:30 UTC is the 15th
+    in Paris (the settings' time zone), never a day read in the server's own local time."""
+    late = datetime(2026, 1, 14, 23, 30)  # naive, as SQLite gives it without the ORM's type
+    naive = PendingNotification(user_id=1, subject="x", template="x", context={}, at=late)
+    assert digests._notification(site.settings, naive)["day"] == "15 janvier 2026"
+
+    reader = site.user(frequency="weekly")
+    with write_session(site.engine) as session:
+        session.add(
+            PendingNotification(
+                user_id=reader.id, subject="Tard le soir", template="submitted",
+                context={"link": "/mes-fiches"}, at=late.replace(tzinfo=UTC),
+            )
+        )  # fmt: skip
+    assert build_for(site, reader) is not None
+    [row] = site.digests_of(reader)
+    [note] = row.context["notifications"]
+    assert note["day"] == "15 janvier 2026"
+    assert note["url"] == "/mes-fiches"
+    assert set(row.context) == {"name", "fiche_count", "sections", "quiet", "notifications",
+                                "follows_url"}  # fmt: skip
+    text, _ = text_and_html(site.received(reader.email)[0])
+    assert "15 janvier 2026 : Tard le soir" in text
 
 
 def short_wait_engine(url: str) -> Engine:

@@ -205,12 +205,50 @@ def test_at_most_fifty_followed_searches(app, client, login_as):
     with write_session(app.state.engine) as session:
         for year in range(2000, 2000 + following.MAX_FOLLOWED):
             following.follow(session, user, f"year_min={year}")
+    before = [f.visited_at for f in follows_of(app, user)]
+    # Contract §5: the page again, 422, the error in French and the search kept.
     response = follow(client, "q=une+de+trop")
-    message = flash_of(client, response)
-    assert message == f"[erreur] {following.TOO_MANY}"
+    assert response.status_code == 422
+    alert = refusal_of(response.text)
+    assert (
+        f"La recherche « « une de trop » » n’a pas pu être suivie : {following.TOO_MANY}" in alert
+    )
+    assert 'href="/fiches?q=une+de+trop">Revenir à cette recherche</a>' in alert
+    assert f"{following.MAX_FOLLOWED} recherches suivies" in response.text  # the list, too
     assert len(follows_of(app, user)) == following.MAX_FOLLOWED
+    assert [f.visited_at for f in follows_of(app, user)] == before  # a failed POST: no visit
     # Following one already followed is still answered kindly.
     assert flash_of(client, follow(client, "year_min=2000")) == "Vous suivez déjà cette recherche."
+
+
+def refusal_of(page: str) -> str:
+    """The text of the error box of /suivis (one, role="alert")."""
+    match = re.search(r'<div class="error-summary" role="alert"[^>]*>(.*?)</div>', page, re.S)
+    assert match, "no error box"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("query", "shown", "reason"),
+    [
+        ("q=" + "mot+" * 400, "La recherche « « mot mot mot", following.TOO_LONG),
+        ("q=" + "a" * 10_000, "La recherche « q=aaaa", following.TOO_LONG),  # over 8,000
+        ("x=1&" * 1000, "La recherche « x=1&amp;x=1&amp;x=1", following.UNREADABLE),
+    ],
+)
+def test_a_search_that_cannot_be_followed_is_shown_again_with_why(
+    app, client, login_as, query, shown, reason
+):
+    """Contract §5: a failed form POST shows the page again, 422, the error in French in a
+    role="alert" box, with the search that was sent; nothing is followed."""
+    user = login_as("contributor")
+    response = follow(client, query)
+    assert response.status_code == 422
+    assert "<h1>Mes recherches suivies</h1>" in response.text
+    alert = refusal_of(response.text)
+    assert shown in alert and f"n’a pas pu être suivie : {reason}" in alert
+    assert len(alert) < 5000  # quoted, never the 10 kB pasted whole
+    assert follows_of(app, user) == []
 
 
 # --- New since the last visit -----------------------------------------------------------------

@@ -225,9 +225,14 @@ def test_changes_publication_comment_and_archive_reach_the_fiche_contributors(
     assert f"{ORIGIN}/fiches/{slug}/modifier" in body
     assert "Merci d&#39;ajouter le nombre de salariés en insertion." in html_of(message)
 
-    # Submitted again, then published: the public absolute link.
+    # Submitted again: the curators are told it answers their request, then published.
     post_form(writer, f"/fiches/{slug}/modifier", edited, action="submit")
-    assert {str(m["To"]) for m in site.deliver(2)} == {curator.email, other_curator.email}
+    again = site.deliver(2)
+    assert {str(m["To"]) for m in again} == {curator.email, other_curator.email}
+    for message in again:
+        assert message["Subject"] == f"Fiche soumise à nouveau : {title}"
+        assert "la soumet à nouveau après vos demandes de modifications" in text_of(message)
+        assert "nouvelle fiche" not in text_of(message) + html_of(message)
     curator_act(reviewer, slug, "publish")
     messages = by_recipient(site.deliver(2))
     assert set(messages) == {author.email, colleague.email}
@@ -448,7 +453,9 @@ def test_one_click_unsubscription_without_cookie_or_form_token(site: Site) -> No
     assert site.account(curator).mail_frequency == "never"
     # An address without account: the same answer.
     stranger = make_token(site.settings.secret_key, "Personne@Exemple.org")
-    response = mail_client.post(f"/desabonnement/{stranger}")
+    response = mail_client.post(
+        f"/desabonnement/{stranger}", data={"List-Unsubscribe": "One-Click"}
+    )
     assert response.status_code == 200 and "Désabonnement enregistré" in response.text
 
     mark = site.last_outbox_id()
@@ -607,3 +614,85 @@ def test_one_click_unsubscription_under_a_root_path(site: Site) -> None:
                             data={"List-Unsubscribe": "One-Click"})  # fmt: skip
     assert done.status_code == 200 and "Désabonnement enregistré" in done.text
     assert site.account(curator).mail_frequency == "never"
+
+
+# --- review findings: the page's button, anonymous needs, an address that has an account -----
+
+
+def add_need(site: Site, query: str, address: str) -> int:
+    """A need reported anonymously with `address` (as /besoins stores it: lower-cased)."""
+    with write_session(site.app.state.engine) as session:
+        need = CapitalisationRequest(query=query, filters={}, message="Pour notre CA.",
+                                     reporter_email=address)  # fmt: skip
+        session.add(need)
+        session.flush()
+        assert need.id is not None
+        return need.id
+
+
+def test_the_pages_button_redirects_and_forgets_the_needs_address(site: Site) -> None:
+    """Contract §5: the page's own form answers 303 to its confirmation (a mail client's
+    one-click POST: 200). The address also leaves the needs reported with it anonymously:
+    the page promises no more notifications."""
+    curator = site.user("curator")
+    need_id = add_need(site, "xqzw désabonnement", "lea.martin@exemple.org")
+    token = make_token(site.settings.secret_key, "Lea.Martin@Exemple.org")
+    mail_client = TestClient(site.app, raise_server_exceptions=False)  # no cookie at all
+    page = mail_client.get(f"/desabonnement/{token}")
+    assert page.status_code == 200 and "Me désabonner" in page.text
+    assert "Désabonnement enregistré" not in page.text
+
+    response = mail_client.post(f"/desabonnement/{token}", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/desabonnement/{token}?fait=1"
+    done = mail_client.get(response.headers["location"])
+    assert done.status_code == 200 and "Désabonnement enregistré" in done.text
+    assert "ne recevra plus de notifications" in done.text and "Me désabonner" not in done.text
+    assert need_for(site, "xqzw désabonnement").reporter_email is None
+
+    mark = site.last_outbox_id()
+    answer(site.signed_in(curator), need_id, PUBLISHED)
+    assert site.outbox_after(mark) == []  # nobody left to tell
+
+
+def test_a_needs_address_that_has_an_account_follows_its_choice(site: Site) -> None:
+    """An address left anonymously that is an account's: that account's choice (weekly: the
+    digest; never: nothing), never the text typed with the need; only an address without
+    account is written to at once, without the « Gérer mes notifications » link."""
+    curator = site.signed_in(site.user("curator"))
+    weekly, never, immediate = (site.user("contributor") for _ in range(3))
+    with write_session(site.app.state.engine) as session:
+        for user, frequency in ((weekly, "weekly"), (never, "never")):
+            account = session.get(User, user.id)
+            assert account is not None
+            account.mail_frequency = frequency
+    needs = {
+        address: add_need(site, f"xqzw besoin {n}", address)
+        for n, address in enumerate(
+            [weekly.email, never.email, immediate.email, "sans.compte@exemple.org"]
+        )
+    }
+    mark = site.last_outbox_id()
+    for need_id in needs.values():
+        answer(curator, need_id, PUBLISHED)
+    with read_session(site.app.state.engine) as session:
+        pending = session.execute(select(PendingNotification)).scalars().all()
+        left = session.execute(select(CapitalisationRequest.reporter_email)).scalars().all()
+    assert [(p.user_id, p.template) for p in pending] == [(weekly.id, "need_answered")]
+    assert "query" not in pending[0].context and "message" not in pending[0].context
+    assert set(left) == {None}  # every address used once, then erased
+    rows = site.outbox_after(mark)
+    assert [(r.recipient, r.user_id) for r in rows] == [
+        (immediate.email, immediate.id),
+        ("sans.compte@exemple.org", None),
+    ]
+    assert "query" not in rows[0].context and "message" not in rows[0].context
+    messages = by_recipient(site.deliver(2))
+    account_text = text_of(messages[immediate.email])
+    assert "Gérer mes notifications" in account_text
+    assert "Gérer mes notifications" in html_of(messages[immediate.email])
+    stranger = messages["sans.compte@exemple.org"]
+    for body in (text_of(stranger), html_of(stranger)):
+        assert "Gérer mes notifications" not in body and "Ne plus recevoir de courriels" in body
+    for body in (account_text, text_of(stranger)):
+        assert "\n-- \n" in body.replace("\r\n", "\n")  # the signature separator: "-- "
