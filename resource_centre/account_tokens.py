@@ -379,7 +379,8 @@ def accept_invitation(
         if name:
             values["name"] = name
         session.execute(update(User).where(col(User.id) == user.id).values(**values))
-        session.refresh(user)
+        user = session.get(User, user.id, populate_existing=True)  # as just written
+        assert user is not None, "the account was read in this transaction"
         end_session(session, previous_token)
         session_token = start_session(session, user)
     log.info("invitation accepted by account %s", user.id)

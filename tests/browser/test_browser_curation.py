@@ -214,12 +214,13 @@ def test_axe_on_back_office_pages(browser, live_server, make_account, width):
         team.locator(".notice").wait_for()
         found["/curation/utilisateurs (compte créé)"] = axe_serious(team)
         invite = team.locator("form").filter(
-            has=team.get_by_role("button", name="Envoyer l'invitation")
+            has=team.get_by_role("button", name="Envoyer l'invitation", exact=True)
         )
         invite.get_by_label("Adresse e-mail").fill(f"invitee-{unique_word()}@example.org")
         invite.get_by_label("Rôle").select_option("curator")
-        invite.get_by_role("button", name="Envoyer l'invitation").click()
-        team.locator(".notice").wait_for()
+        invite.get_by_role("button", name="Envoyer l'invitation", exact=True).click()
+        team.locator(".flash-success").wait_for()
+        assert "Invitation" in team.locator(".flash-success").inner_text()
         found["/curation/utilisateurs (invitation envoyée)"] = axe_serious(team)
         # Nothing sticks out sideways: wide tables scroll inside their own box.
         for url in (

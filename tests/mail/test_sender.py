@@ -430,11 +430,13 @@ def skewed_clock(monkeypatch, offset: timedelta) -> None:
     monkeypatch.setattr(mail_sender, "utcnow", now)
 
 
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)  # several machines share a PostgreSQL only: SQLite is one machine, one clock
 def test_a_skewed_clock_cannot_take_a_live_lease(mail_settings, engine, monkeypatch):
     """Review finding: the lease compared each machine's own clock; one five minutes ahead
     took a lease its holder had just renewed. PostgreSQL: the database's clock decides."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite is one machine: the wall clock is everyone's clock")
+    assert engine.dialect.name == "postgresql"
     assert acquire_lease(engine, "on-time:1:aa")
     skewed_clock(monkeypatch, timedelta(minutes=5))
     assert not acquire_lease(engine, "skewed:1:bb")
@@ -445,13 +447,15 @@ def test_a_skewed_clock_cannot_take_a_live_lease(mail_settings, engine, monkeypa
     assert acquire_lease(engine, "skewed:1:bb")  # free: taken whatever the clock
 
 
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)  # several machines share a PostgreSQL only: SQLite is one machine, one clock
 def test_a_skewed_clock_does_not_see_a_claimed_message_as_due(
     smtp_server, mail_settings, engine, monkeypatch
 ):
     """The claim of a message being sent is on the database's clock too: a sender whose
     clock is 15 minutes ahead does not take it for due while it is on the wire."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite is one machine: the wall clock is everyone's clock")
+    assert engine.dialect.name == "postgresql"
     monkeypatch.setattr(mail_sender, "LEASE_SECONDS", 1.0)
     enqueue(engine)
     smtp_server.delay = 2.5
