@@ -36,6 +36,20 @@ from tests.web.conftest import (  # app, client, login_as, make_user: fixtures u
 MAIL_ORIGIN = "https://centre.example"
 
 
+def text_of(message: EmailMessage) -> str:
+    """The text/plain part of a received message."""
+    part = message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def html_of(message: EmailMessage) -> str:
+    """The text/html part of a received message."""
+    part = message.get_body(("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now (the server binds it with SO_REUSEADDR)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

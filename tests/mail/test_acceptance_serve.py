@@ -24,7 +24,7 @@ import pytest
 from resource_centre.auth import create_user
 from resource_centre.db import make_engine, write_session
 from tests.conftest import ROOT, TEST_KNOWLEDGE
-from tests.mail.conftest import SmtpServer
+from tests.mail.conftest import SmtpServer, text_of
 from tests.soak_support import CLI, Server
 from tests.web.test_contribute import COMPLETE, post_form
 
@@ -97,12 +97,6 @@ def site(tmp_path: Path, database_url: str, smtp_server: SmtpServer) -> Iterator
             client.close()
         server.stop()
         engine.dispose()
-
-
-def text_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return part.get_content()
 
 
 def links(message: EmailMessage) -> list[str]:

@@ -37,24 +37,12 @@ from resource_centre.unsubscribe import make_token, read_token
 from resource_centre.web.app import create_app
 from resource_centre.writeups import get_by_slug
 from tests.conftest import TEST_KNOWLEDGE
-from tests.mail.conftest import SmtpServer
+from tests.mail.conftest import SmtpServer, html_of, text_of
 from tests.web.conftest import PASSWORD, csrf_of, login
 from tests.web.test_contribute import COMPLETE, post_form
 
 ORIGIN = "https://centre.example"  # mail_settings' BASE_URL
 PUBLISHED = "laverie-solidaire-du-canal"  # a published fiche of regie-du-canal (test corpus)
-
-
-def text_of(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content())
-
-
-def html_of(message: EmailMessage) -> str:
-    part = message.get_body(("html",))
-    assert part is not None
-    return str(part.get_content())
 
 
 @dataclass

@@ -26,7 +26,7 @@ from resource_centre.mail_sender import send_pending
 from resource_centre.models import AccountToken, LoginAttempt, OutboxMessage, User, utcnow
 from resource_centre.web.app import create_app
 from tests.conftest import TEST_KNOWLEDGE, make_settings
-from tests.mail.conftest import SmtpServer
+from tests.mail.conftest import SmtpServer, html_of, text_of
 from tests.web.conftest import PASSWORD, csrf_of, login
 
 ORIGIN = "https://centre.example"  # mail_settings' BASE_URL
@@ -67,18 +67,6 @@ def deliver(client: TestClient, smtp_server: SmtpServer, count: int) -> list[Ema
                           lease_wait=10)  # fmt: skip
     assert report.failed == 0, report
     return smtp_server.wait_for(count)
-
-
-def text_of(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content())
-
-
-def html_of(message: EmailMessage) -> str:
-    part = message.get_body(("html",))
-    assert part is not None
-    return str(part.get_content())
 
 
 def link_in(message: EmailMessage, prefix: str) -> str:
