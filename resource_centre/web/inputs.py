@@ -5,8 +5,12 @@ without this, such input reached the database and answered 500. One pure ASGI mi
 cleans what every route receives:
 
 - a path holding a control character is no page of ours: a French 404;
-- query strings and form bodies (urlencoded, and multipart without files) lose their C0
-  control characters except tab, line feed and carriage return (and DEL), then go on.
+- a form body (urlencoded, or multipart without files) holding a NUL is refused with a French
+  400 and reaches no handler: no person types or pastes U+0000, so nothing is silently
+  changed in what they send (`web.forms` does the same for the fiche form's file uploads);
+- query strings (searches and filters: the attack files' queries, NUL included, must answer
+  200) lose their C0 control characters except tab, line feed and carriage return (and
+  DEL), then go on; so do form bodies, for every control character but NUL.
 
 Multipart bodies with files or over 1 MiB (the fiche form with attachments) stream on
 untouched; the fiche form strips its text fields itself (`web.forms`). Numbers are bounded where they are parsed
@@ -32,8 +36,16 @@ _ENCODED_CONTROL = re.compile(
     rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|%(?:0[0-8bcBC]|1[0-9a-fA-F]|7[fF])"
 )
 _URLENCODED = "application/x-www-form-urlencoded"
+NUL_REFUSED = (
+    "Le formulaire contient un caractère nul (U+0000), qu'aucun champ n'accepte : rien n'a été "
+    "enregistré. Revenez à la page précédente, retirez ce caractère et envoyez à nouveau."
+)
 _MULTIPART = "multipart/form-data"
 MAX_MULTIPART_CLEANED = 1024 * 1024  # larger multipart bodies (uploads) stream on untouched
+
+
+def _holds_nul(pairs: list[tuple[str, str]]) -> bool:
+    return any("\x00" in name or "\x00" in value for name, value in pairs)
 
 
 def _clean_pairs(pairs: list[tuple[str, str]]) -> bytes:
@@ -49,7 +61,8 @@ def clean_query_string(raw: bytes) -> bytes:
 
 
 class InputCleaningMiddleware:
-    """Strips control characters from query strings and form fields; 404 for such paths.
+    """Strips control characters from query strings and form fields, refuses a form holding
+    a NUL (400); 404 for a path holding one.
 
     Must sit inside the body-size limit: a form body is read whole before it is cleaned.
     """
@@ -78,18 +91,22 @@ class InputCleaningMiddleware:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
-        if content_type.startswith(_URLENCODED):
-            if _ENCODED_CONTROL.search(body):
-                body = _clean_pairs(
-                    parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-                )
-                _set_header(scope, b"content-length", str(len(body)).encode())
+        pairs: list[tuple[str, str]] | None = None
+        if not _ENCODED_CONTROL.search(body):
+            pass  # nothing to clean: the body goes on as it came
+        elif content_type.startswith(_URLENCODED):
+            pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         else:
-            rewritten = await _multipart_as_urlencoded(scope, body)
-            if rewritten is not None:
-                body = rewritten
-                _set_header(scope, b"content-type", _URLENCODED.encode())
-                _set_header(scope, b"content-length", str(len(body)).encode())
+            pairs = await _multipart_text_fields(scope, body)
+        if pairs is not None:
+            if _holds_nul(pairs):
+                await error_response(Request(scope, receive), 400, NUL_REFUSED)(
+                    scope, receive, send
+                )
+                return
+            body = _clean_pairs(pairs)
+            _set_header(scope, b"content-type", _URLENCODED.encode())
+            _set_header(scope, b"content-length", str(len(body)).encode())
         await self.app(scope, _replay(body, receive), send)
 
 
@@ -118,14 +135,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _multipart_as_urlencoded(scope: Scope, body: bytes) -> bytes | None:
-    """A multipart form of text fields only, cleaned and re-encoded as urlencoded.
+async def _multipart_text_fields(scope: Scope, body: bytes) -> list[tuple[str, str]] | None:
+    """The fields of a multipart form of text fields only (to be re-encoded as urlencoded).
 
-    None (the body goes on unchanged) when it holds a file, holds no control character, or
-    does not parse: the route's own parsing then answers as it always does.
+    None (the body goes on unchanged) when it holds a file or does not parse: the route's
+    own parsing then answers as it always does.
     """
-    if not _ENCODED_CONTROL.search(body):
-        return None
 
     async def stream() -> AsyncGenerator[bytes, None]:
         yield body
@@ -138,7 +153,7 @@ async def _multipart_as_urlencoded(scope: Scope, body: bytes) -> bytes | None:
         items = form.multi_items()
         if any(isinstance(value, UploadFile) for _, value in items):
             return None
-        return _clean_pairs([(name, str(value)) for name, value in items])
+        return [(name, str(value)) for name, value in items]
     finally:
         await form.close()
 

@@ -344,7 +344,7 @@ HOSTILE_QUERIES = [
     ("q=%00", ""),
     ("q=%00jardin%01%1F%7F&theme=agriculture-urbaine%00", "q=jardin&theme=agriculture-urbaine"),
     ("q%00=compost", "q=compost"),
-    ("q=\x00potager\x1b", "q=potager"),  # raw controls in the field (the edge strips them)
+    ("q=\x01potager\x1b", "q=potager"),  # raw controls in the field (the edge strips them)
     ("theme=%00%00&regie=%1b", ""),
     (f"year_min={THIRTY_DIGITS}&year_max=-{THIRTY_DIGITS}&page={THIRTY_DIGITS}", ""),
     (f"q=verger&year_min=20{THIRTY_DIGITS}", "q=verger"),

@@ -138,6 +138,7 @@ class Case:
     refused: bool = True
     csrf_page: str = "/connexion"
     multipart: bool = False
+    file_field: bool = False  # multipart with an empty file input, as browsers send it
 
 
 CASES: dict[str, Case] = {
@@ -220,7 +221,6 @@ CASES: dict[str, Case] = {
         "POST",
         "/curation/utilisateurs",
         {"operation": "create", "email": f"nul{NUL}@hostile.example", "role": "contributor"},
-        refused=False,
         csrf_page="/curation/utilisateurs",
     ),
     "title-nul": Case(
@@ -228,7 +228,6 @@ CASES: dict[str, Case] = {
         "POST",
         "/contribuer",
         {"title": f"Titre{NUL}nul", "action": "save"},
-        refused=False,
         csrf_page="/contribuer",
     ),
     "title-nul-multipart": Case(
@@ -236,7 +235,6 @@ CASES: dict[str, Case] = {
         "POST",
         "/contribuer",
         {"title": f"Titre{NUL}nul", "action": "save"},
-        refused=False,
         csrf_page="/contribuer",
         multipart=True,
     ),
@@ -245,7 +243,6 @@ CASES: dict[str, Case] = {
         "POST",
         f"/curation/fiches/{PUBLISHED}",
         {"action": "comment", "comment": f"Un{NUL}commentaire"},
-        refused=False,
         csrf_page=f"/curation/fiches/{PUBLISHED}",
     ),
     "comment-nul-multipart": Case(
@@ -253,7 +250,6 @@ CASES: dict[str, Case] = {
         "POST",
         f"/curation/fiches/{PUBLISHED}",
         {"action": "comment", "comment": f"Un{NUL}commentaire"},
-        refused=False,
         csrf_page=f"/curation/fiches/{PUBLISHED}",
         multipart=True,
     ),
@@ -262,14 +258,22 @@ CASES: dict[str, Case] = {
         "POST",
         "/curation/taxonomie",
         {"operation": "add", "vocabulary": "themes", "slug": "theme-nul", "label": f"T{NUL}"},
-        refused=False,
         csrf_page="/curation/taxonomie",
     ),
     "search-nul-page": Case(None, "GET", "/fiches?q=laverie%00canal", refused=False),
     "search-nul-api": Case(None, "GET", "/api/writeups?q=laverie%00canal", refused=False),
     "search-nul-filter": Case(None, "GET", "/fiches?theme=%00&year_min=%00", refused=False),
-    "need-nul": Case(
-        None, "POST", "/besoins", {"q": f"laverie{NUL}", "message": f"M{NUL}"}, refused=False
+    "need-nul": Case(None, "POST", "/besoins", {"q": f"laverie{NUL}", "message": f"M{NUL}"}),
+    # The fiche form as a browser sends it: with its (empty) file field, so the whole body
+    # reaches the form, which refuses the NUL itself (422, everything typed kept).
+    "title-nul-with-file-field": Case(
+        "contributor",
+        "POST",
+        "/contribuer",
+        {"title": f"Titre{NUL}nul", "action": "save"},
+        csrf_page="/contribuer",
+        multipart=True,
+        file_field=True,
     ),
     "next-nul": Case(
         None, "POST", "/connexion", {"email": "x@y.fr", "password": "x", "next": f"/{NUL}"}
@@ -299,6 +303,19 @@ def send(client: TestClient, app: FastAPI, case: Case) -> Any:
     if case.method == "GET":
         return client.get(case.url, follow_redirects=False)
     data = {**case.data, "csrf_token": token(client, case.csrf_page)}
+    if case.file_field:  # written by hand: HTTP clients drop an empty `filename=""`
+        boundary = "----formulaire-hostile"
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            for name, value in data.items()
+        ]
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="attachments"; filename=""'
+            "\r\nContent-Type: application/octet-stream\r\n\r\n\r\n"
+        )
+        body = ("".join(parts) + f"--{boundary}--\r\n").encode()
+        headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+        return client.post(case.url, content=body, headers=headers, follow_redirects=False)
     if case.multipart:
         files = {name: (None, value) for name, value in data.items()}
         return client.post(case.url, files=files, follow_redirects=False)
@@ -315,14 +332,42 @@ def test_issue_input_never_500(client: TestClient, hostile_app: FastAPI, name: s
         assert_not_crashed(response, name)
 
 
-def test_stripped_text_is_stored_without_control_characters(
+def test_other_control_characters_are_stripped_and_the_text_kept(
     client: TestClient, hostile_app: FastAPI
 ) -> None:
-    """A NUL in a comment is removed at the edge; the rest of the text is kept."""
-    response = send(client, hostile_app, CASES["comment-nul"])
+    """A vertical tab or an escape in a comment is removed at the edge; the rest is kept."""
+    case = CASES["comment-nul"]
+    stripped = Case(**{**case.__dict__, "data": {**case.data, "comment": "Un\x0bcomment\x1baire"}})
+    response = send(client, hostile_app, stripped)
     assert response.status_code == 303, response.text[:300]
     page = client.get(f"/curation/fiches/{PUBLISHED}")
     assert "Uncommentaire" in page.text
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_a_nul_in_a_form_is_refused_and_nothing_is_stored(
+    client: TestClient, hostile_app: FastAPI, multipart: bool
+) -> None:
+    """No person types U+0000: the form is refused in French, nothing of it written."""
+    case = CASES["comment-nul-multipart" if multipart else "comment-nul"]
+    word = f"Refus{'multipart' if multipart else 'formulaire'}"
+    case = Case(**{**case.__dict__, "data": {**case.data, "comment": f"{word}{NUL}nul"}})
+    response = send(client, hostile_app, case)
+    assert response.status_code == 400, response.text[:300]
+    assert "caractère nul" in response.text
+    page = client.get(f"/curation/fiches/{PUBLISHED}")
+    assert f"{word}nul" not in page.text and page.status_code == 200
+
+
+def test_the_fiche_form_with_files_refuses_a_nul_and_keeps_the_text(
+    client: TestClient, hostile_app: FastAPI
+) -> None:
+    response = send(client, hostile_app, CASES["title-nul-with-file-field"])
+    assert response.status_code == 422, response.text[:300]
+    assert "caractère nul" in response.text
+    assert 'value="Titrenul"' in response.text  # what was typed, without the NUL
+    mine = client.get("/mes-fiches")
+    assert "Titrenul" not in mine.text
 
 
 def test_oversized_path_id_is_a_french_404(client: TestClient) -> None:
