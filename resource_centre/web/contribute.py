@@ -161,7 +161,9 @@ def edit_form(request: Request, slug: str, user: UserDep, kind: str | None = Non
             raise HTTPException(404)
         if not can_edit(user, writeup):
             raise HTTPException(403, "Cette fiche ne peut pas être modifiée dans son état actuel.")
-        form = forms.FicheForm(values=forms.values_from_data(editable_data(session, writeup, user)))
+        data = editable_data(session, writeup, user)
+        # The figures as numbers too: the checklist beside the form reads them.
+        form = forms.FicheForm(values=forms.values_from_data(data), figures=forms.figures_of(data))
         if kind == "fiche":  # growing an express; a full fiche is never made an express
             form.values["kind"] = "fiche"
         return _form_page(request, session, form=form, writeup=writeup)

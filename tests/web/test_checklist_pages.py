@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
+
+import pytest
 
 from resource_centre.checklist import evaluate
 from resource_centre.db import write_session
 from resource_centre.fiche_data import FicheData
 from resource_centre.models import Attachment
 from resource_centre.writeups import create, get_by_slug
+from tests.test_checklist import complete_fiche
 
 THREE_OF_TEN = FicheData(
     slug="epicerie-trois-sur-dix",
@@ -167,3 +171,48 @@ def test_attachments_count_as_documents_to_reuse(client, app, login_as):
     assert after["transferable_lesson"] == "fait"
     row = queue_row(client.get("/curation").text, "Fiche courte")
     assert evaluate(short, attachments=1).score in row
+
+
+def checklist_items(page: str, section_id: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """The score and the (key, label, state) items of the checklist section `section_id`."""
+    section = re.search(
+        rf'<section class="checklist[^"]*" id="{section_id}".*?</section>', page, re.S
+    )
+    assert section, f"no checklist #{section_id} on the page"
+    body = section.group(0)
+    score = re.search(r'<span class="checklist-score">(\d+/\d+)</span>', body)
+    assert score, "no score in the checklist"
+    items = re.findall(
+        r'data-criterion="([a-z_]+)">.*?class="checklist-label">([^<]*)</span> : '
+        r'<span class="checklist-state">([^<]*)</span>',
+        body,
+        re.S,
+    )
+    return score.group(1), [(k, html.unescape(label), html.unescape(s)) for k, label, s in items]
+
+
+@pytest.mark.parametrize(
+    ("data", "score"),
+    [(THREE_OF_TEN, "3/10"), (replace(complete_fiche(), slug="laverie-dix-sur-dix"), "10/10")],
+)
+def test_the_contributor_and_the_curator_see_the_same_list(client, app, login_as, data, score):
+    """One definition: the contributor's form and the curator's review page show the same
+    ten criteria in the same states, at 3/10 and at 10/10."""
+    assert evaluate(data).score == score
+    with write_session(app.state.engine) as session:  # a draft of the Régie
+        create(session, user=None, data=replace(data, status="draft"), submit=False)
+    login_as("contributor")  # of regie-du-canal: edits its Régie's drafts
+    form = client.get(f"/fiches/{data.slug}/modifier")
+    assert form.status_code == 200, form.text[:300]
+    contributor_score, contributor_items = checklist_items(form.text, "reperes")
+    with write_session(app.state.engine) as session:  # then sent for review
+        get_by_slug(session, data.slug).status = "submitted"
+    login_as("curator")
+    curator_score, curator_items = checklist_items(
+        client.get(f"/curation/fiches/{data.slug}").text, "grille"
+    )
+    assert (curator_score, contributor_score) == (score, score), set(curator_items) ^ set(
+        contributor_items
+    )
+    assert contributor_items == curator_items == expected(evaluate(data))
+    assert len(contributor_items) == 10
