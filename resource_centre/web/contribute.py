@@ -36,6 +36,7 @@ from resource_centre.taxonomy import KIND_LABELS, SECTIONS, STATUS_LABELS
 from resource_centre.web import contribute_form, forms
 from resource_centre.web.contribute_form import SUMMARY_ACTIONS, similar, user_regie
 from resource_centre.web.deps import DbId, UserDep, current_user, done, parse_id, render
+from resource_centre.web.sessions import reports_nul_itself
 from resource_centre.web.urls import path_for
 from resource_centre.writeups import (
     Known,
@@ -146,6 +147,7 @@ def new_form(request: Request, user: UserDep, kind: str | None = None) -> Respon
 
 
 @router.post("/contribuer", response_class=HTMLResponse)
+@reports_nul_itself  # forms.nul_errors: 422, the text kept
 async def create_fiche(request: Request, user: UserDep) -> Response:
     posted = await _read_form(request)
     return await run_in_threadpool(_handle_in_thread, request, user, posted, None)
@@ -170,6 +172,7 @@ def edit_form(request: Request, slug: str, user: UserDep, kind: str | None = Non
 
 
 @router.post("/fiches/{slug}/modifier", response_class=HTMLResponse)
+@reports_nul_itself
 async def update_fiche(request: Request, slug: str, user: UserDep) -> Response:
     posted = await _read_form(request)
     return await run_in_threadpool(_handle_in_thread, request, user, posted, slug)

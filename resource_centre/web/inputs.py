@@ -7,7 +7,10 @@ cleans what every route receives:
 - a path holding a control character is no page of ours: a French 404;
 - a form body (urlencoded, or multipart without files) holding a NUL is refused with a French
   400 and reaches no handler: no person types or pastes U+0000, so nothing is silently
-  changed in what they send (`web.forms` does the same for the fiche form's file uploads);
+  changed in what they send. Forms this cannot see (with a file part, without a
+  Content-Length, in a charset that spells NUL without the byte) are refused the same way by
+  `web.sessions.csrf_protect`, which parses every form; the fiche form, marked
+  `reports_nul_itself`, answers 422 with the text kept (`web.forms.nul_errors`);
 - query strings (searches and filters: the attack files' queries, NUL included, must answer
   200) lose their C0 control characters except tab, line feed and carriage return (and
   DEL), then go on; so do form bodies, for every control character but NUL.
@@ -24,6 +27,7 @@ from collections.abc import AsyncGenerator
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +46,13 @@ NUL_REFUSED = (
 )
 _MULTIPART = "multipart/form-data"
 MAX_MULTIPART_CLEANED = 1024 * 1024  # larger multipart bodies (uploads) stream on untouched
+
+
+def form_media_type(content_type: str) -> str:
+    """The form media type of a Content-Type header ("" for any other), compared as HTTP
+    says (case-insensitive, parameters and spaces ignored), as Starlette parses it."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media if media in (_URLENCODED, _MULTIPART) else ""
 
 
 def _holds_nul(pairs: list[tuple[str, str]]) -> bool:
@@ -79,22 +90,26 @@ class InputCleaningMiddleware:
             return
         scope["query_string"] = clean_query_string(scope.get("query_string", b""))
         headers = Headers(scope=scope)
-        content_type = headers.get("content-type", "")
+        content_type = form_media_type(headers.get("content-type", ""))
         length = headers.get("content-length", "")
         small = (
             length.isascii() and length.isdigit() and len(length) <= 12
             and int(length) <= MAX_MULTIPART_CLEANED
         )  # fmt: skip
         if scope["method"] in ("GET", "HEAD", "OPTIONS") or not (
-            content_type.startswith(_URLENCODED) or (content_type.startswith(_MULTIPART) and small)
+            content_type == _URLENCODED or (content_type == _MULTIPART and small)
         ):
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        try:
+            body = await _read_body(receive)
+        except HTTPException as exc:  # the body limit (413), met while reading a chunked body
+            await error_response(Request(scope, receive), exc.status_code)(scope, receive, send)
+            return
         pairs: list[tuple[str, str]] | None = None
         if not _ENCODED_CONTROL.search(body):
             pass  # nothing to clean: the body goes on as it came
-        elif content_type.startswith(_URLENCODED):
+        elif content_type == _URLENCODED:
             pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         else:
             pairs = await _multipart_text_fields(scope, body)

@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from resource_centre.auth import create_user
 from resource_centre.corpus import import_corpus
 from resource_centre.db import make_engine, migrate, read_session, write_session
-from resource_centre.models import SearchLog, User
+from resource_centre.models import LoginAttempt, SearchLog, User
 from resource_centre.radar import SearchLogWriter
 from resource_centre.search.request import SearchRequest
 from resource_centre.web.app import create_app
@@ -368,6 +368,69 @@ def test_the_fiche_form_with_files_refuses_a_nul_and_keeps_the_text(
     assert 'value="Titrenul"' in response.text  # what was typed, without the NUL
     mine = client.get("/mes-fiches")
     assert "Titrenul" not in mine.text
+
+
+# --- forms the edge cannot read whole: the CSRF check, which parses every form, refuses them --
+
+
+def _multipart(fields: dict[str, str], boundary: str, file_part: bool = False) -> bytes:
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    ]
+    if file_part:
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="pj"; filename="a.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\nx\r\n"
+        )
+    return ("".join(parts) + f"--{boundary}--\r\n").encode()
+
+
+def _chunks(body: bytes) -> Iterator[bytes]:
+    """A body sent without Content-Length (chunked)."""
+    for start in range(0, len(body), 4096):
+        yield body[start : start + 4096]
+
+
+def _sign_in_nul(client: TestClient, way: str) -> Any:
+    """A sign-in whose e-mail holds a NUL, sent `way` (each once got past the edge)."""
+    csrf = token(client)
+    fields = {"email": f"u{NUL}@b.fr", "password": "x", "csrf_token": csrf}
+    boundary = "----limite"
+    multipart = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    if way == "utf-7":  # « +AAA- » is a NUL in UTF-7, without the byte
+        body = _multipart({**fields, "email": "u+AAA-@b.fr"}, boundary)
+        headers = {"content-type": f"multipart/form-data; boundary={boundary}; charset=utf-7"}
+        return client.post("/connexion", content=body, headers=headers)
+    if way == "file-part":
+        body = _multipart(fields, boundary, file_part=True)
+        return client.post("/connexion", content=body, headers=multipart)
+    if way == "chunked":
+        body = _multipart(fields, boundary)
+        return client.post("/connexion", content=_chunks(body), headers=multipart)
+    assert way == "capitals"  # the token in its header, the media type in capitals
+    headers = {"content-type": "Application/X-WWW-Form-Urlencoded", "x-csrf-token": csrf}
+    return client.post("/connexion", content="email=u%00@b.fr&password=x", headers=headers)
+
+
+@pytest.mark.parametrize("way", ["utf-7", "file-part", "chunked", "capitals"])
+def test_a_nul_the_edge_cannot_see_is_refused_and_never_stored(
+    client: TestClient, hostile_app: FastAPI, way: str
+) -> None:
+    response = _sign_in_nul(client, way)
+    assert response.status_code == 400, (way, response.status_code, response.text[:300])
+    assert "caractère nul" in response.text
+    with read_session(hostile_app.state.engine) as session:
+        emails = session.execute(select(LoginAttempt.email)).scalars().all()
+    assert not [email for email in emails if "\x00" in email]
+
+
+def test_a_chunked_form_over_the_body_limit_is_a_french_413(client: TestClient) -> None:
+    body = b"email=" + b"a" * (1024 * 1024 + 20)
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    response = client.post("/connexion", content=_chunks(body), headers=headers)
+    assert response.status_code == 413, response.text[:300]
+    assert_french_refusal(response, "chunked 413")
 
 
 def test_oversized_path_id_is_a_french_404(client: TestClient) -> None:
