@@ -4,7 +4,9 @@
      80 à 200 »), at most every 800 ms; the server shows the same count on every page;
    - the themes most frequent for the chosen activity, ticked while the user has not touched
      the themes (the mapping comes from the server, in data-activity-themes);
-   - a box that filters a long list of checkboxes (themes, schemes);
+   - a box that filters a long list of checkboxes (themes, schemes) or of options (the
+     activity: its 26 options shrink to those holding the typed letters; the chosen one and
+     « Aucune » stay);
    - a button that adds a row of partners or of funding (without it, rows appear on saving).
    AGPL-3.0-or-later. */
 (function () {
@@ -127,6 +129,51 @@
     });
   }
 
+  function optionFilter(field, index) {
+    var select = field.querySelector("select");
+    if (!select) return;
+    var id = "filtre-" + (select.id || index);
+    var wrap = document.createElement("div");
+    wrap.className = "list-filter";
+    var label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = field.getAttribute("data-filter-select");
+    var input = document.createElement("input");
+    input.type = "search";
+    input.id = id;
+    input.autocomplete = "off";
+    input.setAttribute("aria-controls", select.id);
+    var state = document.createElement("p");
+    state.className = "hint list-filter-state";
+    state.id = id + "-etat";
+    state.setAttribute("aria-live", "polite");
+    input.setAttribute("aria-describedby", state.id);
+    wrap.appendChild(label);
+    wrap.appendChild(input);
+    wrap.appendChild(state);
+    select.parentNode.insertBefore(wrap, select);
+    // Options cannot be hidden in every browser: the list is rebuilt from the originals.
+    var options = Array.prototype.slice.call(select.options);
+    var choices = options.filter(function (option) { return option.value; });
+    var apply = function () {
+      var query = fold(input.value.trim());
+      var chosen = select.value;
+      var kept = options.filter(function (option) {
+        return !option.value || option.value === chosen || !query || fold(option.textContent).indexOf(query) !== -1;
+      });
+      while (select.options.length) select.remove(0);
+      kept.forEach(function (option) { select.add(option); });
+      select.value = chosen;
+      var shown = kept.filter(function (option) { return option.value; }).length;
+      state.textContent = query ? shown + " sur " + choices.length + " activités dans la liste (l'activité choisie y reste)" : "";
+    };
+    input.addEventListener("input", throttled(apply));
+    input.addEventListener("search", apply);
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); apply(); }
+    });
+  }
+
   function addRows(rows) {
     var label = rows.getAttribute("data-add-label");
     if (!label) return;
@@ -168,6 +215,7 @@
     wordCounts(form);
     if (form.hasAttribute("data-activity-themes")) themesFromActivity(form);
     form.querySelectorAll("fieldset[data-filter-label]").forEach(listFilter);
+    form.querySelectorAll("[data-filter-select]").forEach(optionFilter);
     form.querySelectorAll("[data-rows]").forEach(addRows);
   }
 

@@ -37,6 +37,21 @@ def test_guide_script_helps_without_getting_in_the_way(browser, live_server, mak
         page.select_option("#champ-activity", "jardin")
         expect(themes).to_have_count(len(ticked) - 1)
 
+        # The activity list shrinks to what holds the typed letters (accents folded); the
+        # chosen activity and « Aucune » stay, so nothing is unchosen by filtering.
+        activities = page.locator("#champ-activity option")
+        everything = activities.count()
+        page.get_by_label("Filtrer les activités").fill("LAVÉ")
+        expect(activities).to_have_count(3)
+        expect(page.locator("#champ-activity")).to_have_value("jardin")
+        expect(page.locator("#filtre-champ-activity-etat")).to_have_text(
+            re.compile(r"^2 sur \d+ activités")  # Laverie, and Jardin (chosen)
+        )
+        page.get_by_label("Filtrer les activités").press("Enter")  # sends nothing
+        expect(page).to_have_url(re.compile(r"/contribuer$"))
+        page.get_by_label("Filtrer les activités").fill("")
+        expect(activities).to_have_count(everything)
+
         # The word count follows the typing.
         page.locator("#champ-context").fill("Le quartier compte 1 800 logements et aucune laverie.")
         expect(page.locator("#context-mots")).to_have_text("9 mots — objectif 80 à 200")
