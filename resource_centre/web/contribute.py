@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from resource_centre import attachments, contributions
@@ -101,7 +102,7 @@ async def _read_form(request: Request) -> Any:
         return await request.form(
             max_files=MAX_PER_FICHE + 5, max_fields=400, max_part_size=200_000
         )
-    except HTTPException:
+    except StarletteHTTPException:  # the body limit's 413 too (not FastAPI's class)
         raise
     except Exception as exc:
         raise HTTPException(400) from exc

@@ -21,6 +21,7 @@ import anyio
 from fastapi import HTTPException, Request
 from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection, cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -217,7 +218,7 @@ async def csrf_protect(request: Request) -> AsyncIterator[None]:
                 max_fields=FORM_MAX_FIELDS,
                 max_part_size=FORM_MAX_PART,
             )
-        except HTTPException:
+        except StarletteHTTPException:  # the body limit's 413 too (not FastAPI's class)
             raise
         except Exception as exc:
             raise HTTPException(400) from exc
