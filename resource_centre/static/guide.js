@@ -85,21 +85,20 @@
     });
   }
 
-  function listFilter(fieldset, index) {
-    var grid = fieldset.querySelector(".checkbox-grid");
-    if (!grid) return;
-    var id = "filtre-" + (fieldset.id || index);
+  // A search box that filters `list` (inserted before it), with a polite live state line.
+  // `filter(query)` applies the folded query and returns the state text ("" for none);
+  // Enter filters at once and never sends the form.
+  function filterBox(list, id, labelText, className, filter) {
     var wrap = document.createElement("div");
-    wrap.className = "field list-filter";
+    wrap.className = className;
     var label = document.createElement("label");
     label.htmlFor = id;
-    label.textContent = fieldset.getAttribute("data-filter-label");
+    label.textContent = labelText;
     var input = document.createElement("input");
     input.type = "search";
     input.id = id;
     input.autocomplete = "off";
-    if (!grid.id) grid.id = id + "-liste";
-    input.setAttribute("aria-controls", grid.id);
+    input.setAttribute("aria-controls", list.id);
     var state = document.createElement("p");
     state.className = "hint list-filter-state";
     state.id = id + "-etat";
@@ -108,10 +107,22 @@
     wrap.appendChild(label);
     wrap.appendChild(input);
     wrap.appendChild(state);
-    grid.parentNode.insertBefore(wrap, grid);
+    list.parentNode.insertBefore(wrap, list);
+    var apply = function () { state.textContent = filter(fold(input.value.trim())); };
+    input.addEventListener("input", throttled(apply));
+    input.addEventListener("search", apply);
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); apply(); }
+    });
+  }
+
+  function listFilter(fieldset, index) {
+    var grid = fieldset.querySelector(".checkbox-grid");
+    if (!grid) return;
+    var id = "filtre-" + (fieldset.id || index);
+    if (!grid.id) grid.id = id + "-liste";
     var items = Array.prototype.slice.call(grid.querySelectorAll("label.checkbox"));
-    var apply = function () {
-      var query = fold(input.value.trim());
+    filterBox(grid, id, fieldset.getAttribute("data-filter-label"), "field list-filter", function (query) {
       var shown = 0;
       items.forEach(function (item) {
         var box = item.querySelector("input");
@@ -119,44 +130,17 @@
         item.hidden = !match;
         if (match) shown++;
       });
-      state.textContent = query ? shown + " sur " + items.length + " affichés (les cases cochées restent visibles)" : "";
-    };
-    input.addEventListener("input", throttled(apply));
-    input.addEventListener("search", apply);
-    // Enter filters at once; it must not send the form.
-    input.addEventListener("keydown", function (event) {
-      if (event.key === "Enter") { event.preventDefault(); apply(); }
+      return query ? shown + " sur " + items.length + " affichés (les cases cochées restent visibles)" : "";
     });
   }
 
   function optionFilter(field, index) {
     var select = field.querySelector("select");
     if (!select) return;
-    var id = "filtre-" + (select.id || index);
-    var wrap = document.createElement("div");
-    wrap.className = "list-filter";
-    var label = document.createElement("label");
-    label.htmlFor = id;
-    label.textContent = field.getAttribute("data-filter-select");
-    var input = document.createElement("input");
-    input.type = "search";
-    input.id = id;
-    input.autocomplete = "off";
-    input.setAttribute("aria-controls", select.id);
-    var state = document.createElement("p");
-    state.className = "hint list-filter-state";
-    state.id = id + "-etat";
-    state.setAttribute("aria-live", "polite");
-    input.setAttribute("aria-describedby", state.id);
-    wrap.appendChild(label);
-    wrap.appendChild(input);
-    wrap.appendChild(state);
-    select.parentNode.insertBefore(wrap, select);
     // Options cannot be hidden in every browser: the list is rebuilt from the originals.
     var options = Array.prototype.slice.call(select.options);
     var choices = options.filter(function (option) { return option.value; });
-    var apply = function () {
-      var query = fold(input.value.trim());
+    filterBox(select, "filtre-" + (select.id || index), field.getAttribute("data-filter-select"), "list-filter", function (query) {
       var chosen = select.value;
       var kept = options.filter(function (option) {
         return !option.value || option.value === chosen || !query || fold(option.textContent).indexOf(query) !== -1;
@@ -165,12 +149,7 @@
       kept.forEach(function (option) { select.add(option); });
       select.value = chosen;
       var shown = kept.filter(function (option) { return option.value; }).length;
-      state.textContent = query ? shown + " sur " + choices.length + " activités dans la liste (l'activité choisie y reste)" : "";
-    };
-    input.addEventListener("input", throttled(apply));
-    input.addEventListener("search", apply);
-    input.addEventListener("keydown", function (event) {
-      if (event.key === "Enter") { event.preventDefault(); apply(); }
+      return query ? shown + " sur " + choices.length + " activités dans la liste (l'activité choisie y reste)" : "";
     });
   }
 
