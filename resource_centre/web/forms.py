@@ -118,14 +118,13 @@ _ERROR_KEY = {
 def nul_errors(form: FormData) -> dict[str, str]:
     """An error for each field that held a NUL, by the key the page shows it under.
 
-    The edge (`web.inputs`) refuses such forms, except those with files, which reach the
-    form as sent: the fiche form refuses them here, everything else typed kept."""
+    Other forms holding a NUL are refused whole (`web.sessions.csrf_protect`); the fiche
+    form (`reports_nul_itself`) is shown again instead, everything else typed kept."""
     errors: dict[str, str] = {}
     for name, value in form.multi_items():
         if isinstance(value, str) and "\x00" in value:
             key = _ERROR_KEY.get(name, name)
-            known = key in FIELD_LABELS or key in (s.key for s in SECTIONS)
-            errors.setdefault(key if known else "form_token", NUL_ERROR)
+            errors.setdefault(key if key in FIELD_LABELS else "form_token", NUL_ERROR)
     return errors
 
 

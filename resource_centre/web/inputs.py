@@ -5,15 +5,11 @@ without this, such input reached the database and answered 500. One pure ASGI mi
 cleans what every route receives:
 
 - a path holding a control character is no page of ours: a French 404;
-- a form body (urlencoded, or multipart without files) holding a NUL is refused with a French
-  400 and reaches no handler: no person types or pastes U+0000, so nothing is silently
-  changed in what they send. Forms this cannot see (with a file part, without a
-  Content-Length, in a charset that spells NUL without the byte) are refused the same way by
-  `web.sessions.csrf_protect`, which parses every form; the fiche form, marked
-  `reports_nul_itself`, answers 422 with the text kept (`web.forms.nul_errors`);
-- query strings (searches and filters: the attack files' queries, NUL included, must answer
-  200) lose their C0 control characters except tab, line feed and carriage return (and
-  DEL), then go on; so do form bodies, for every control character but NUL.
+- query strings lose their C0 control characters except tab, line feed and carriage return
+  (and DEL), then go on: searches and filters answer 200 (the attack files' queries, NUL
+  included, must); so do form bodies (urlencoded, and multipart without files), except a
+  form holding a NUL, which goes on whole: `web.sessions.csrf_protect` parses every form
+  and refuses it (no person types U+0000, so nothing they send is silently changed).
 
 Multipart bodies with files or over 1 MiB (the fiche form with attachments) stream on
 untouched; the fiche form strips its text fields itself (`web.forms`). Numbers are bounded where they are parsed
@@ -23,7 +19,8 @@ untouched; the fiche form strips its text fields itself (`web.forms`). Numbers a
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers, UploadFile
@@ -40,10 +37,6 @@ _ENCODED_CONTROL = re.compile(
     rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|%(?:0[0-8bcBC]|1[0-9a-fA-F]|7[fF])"
 )
 _URLENCODED = "application/x-www-form-urlencoded"
-NUL_REFUSED = (
-    "Le formulaire contient un caractère nul (U+0000), qu'aucun champ n'accepte : rien n'a été "
-    "enregistré. Revenez à la page précédente, retirez ce caractère et envoyez à nouveau."
-)
 _MULTIPART = "multipart/form-data"
 MAX_MULTIPART_CLEANED = 1024 * 1024  # larger multipart bodies (uploads) stream on untouched
 
@@ -55,8 +48,11 @@ def form_media_type(content_type: str) -> str:
     return media if media in (_URLENCODED, _MULTIPART) else ""
 
 
-def _holds_nul(pairs: list[tuple[str, str]]) -> bool:
-    return any("\x00" in name or "\x00" in value for name, value in pairs)
+def holds_nul(fields: Iterable[tuple[str, Any]]) -> bool:
+    """Does a field name or text value of a form hold a NUL (U+0000)?"""
+    return any(
+        "\x00" in name or (isinstance(value, str) and "\x00" in value) for name, value in fields
+    )
 
 
 def _clean_pairs(pairs: list[tuple[str, str]]) -> bytes:
@@ -72,8 +68,8 @@ def clean_query_string(raw: bytes) -> bytes:
 
 
 class InputCleaningMiddleware:
-    """Strips control characters from query strings and form fields, refuses a form holding
-    a NUL (400); 404 for a path holding one.
+    """Strips control characters from query strings and form fields (a form holding a NUL
+    is left whole, for the CSRF check to refuse); 404 for a path holding one.
 
     Must sit inside the body-size limit: a form body is read whole before it is cleaned.
     """
@@ -113,12 +109,7 @@ class InputCleaningMiddleware:
             pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         else:
             pairs = await _multipart_text_fields(scope, body)
-        if pairs is not None:
-            if _holds_nul(pairs):
-                await error_response(Request(scope, receive), 400, NUL_REFUSED)(
-                    scope, receive, send
-                )
-                return
+        if pairs is not None and not holds_nul(pairs):  # a NUL: left for csrf_protect
             body = _clean_pairs(pairs)
             _set_header(scope, b"content-type", _URLENCODED.encode())
             _set_header(scope, b"content-length", str(len(body)).encode())

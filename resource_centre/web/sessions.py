@@ -37,7 +37,7 @@ from resource_centre.config import Settings
 from resource_centre.errors import DomainError
 from resource_centre.web.access_log import loggable_path, route_path
 from resource_centre.web.errors import is_api_path
-from resource_centre.web.inputs import NUL_REFUSED, form_media_type
+from resource_centre.web.inputs import form_media_type, holds_nul
 from resource_centre.web.security import same_origin
 from resource_centre.web.urls import path_for
 
@@ -45,6 +45,12 @@ log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FLASH_COOKIE = "rc_flash"
 CSRF_ERROR = "Le formulaire a expiré ou ne vient pas de ce site. Rechargez la page et réessayez."
+# Every form with a NUL (U+0000) anywhere, however it was sent (chunked, with a file part, in
+# a charset that spells NUL without the byte): no person types it, and PostgreSQL refuses it.
+NUL_REFUSED = (
+    "Le formulaire contient un caractère nul (U+0000), qu'aucun champ n'accepte : rien n'a été "
+    "enregistré. Revenez à la page précédente, retirez ce caractère et envoyez à nouveau."
+)
 # Reachable without signing in when the library is private (PUBLIC_READ=false): the
 # paths of these named routes, and everything under them.
 OPEN_ROUTES = ("login_form", "static", "health")
@@ -234,9 +240,7 @@ async def csrf_protect(request: Request) -> AsyncIterator[None]:
             path = loggable_path(request.scope)  # percent-encoded: no forged log line
             log.warning("CSRF rejection on %s %s: %s", request.method, path, reason)
             raise HTTPException(403, CSRF_ERROR)
-        if form is not None and _holds_nul(form) and not _reports_nul_itself(request):
-            # The edge (web.inputs) refuses most such forms; this one came another way (a
-            # file part, no Content-Length, a charset that spells NUL without the byte).
+        if form is not None and holds_nul(form.multi_items()) and not _reports_nul_itself(request):
             raise DomainError(NUL_REFUSED)
         yield
     finally:
@@ -245,13 +249,6 @@ async def csrf_protect(request: Request) -> AsyncIterator[None]:
 
 
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
-
-
-def _holds_nul(form: Any) -> bool:
-    return any(
-        "\x00" in name or (isinstance(value, str) and "\x00" in value)
-        for name, value in form.multi_items()
-    )
 
 
 def reports_nul_itself(endpoint: _Endpoint) -> _Endpoint:

@@ -359,10 +359,12 @@ def test_a_nul_in_a_form_is_refused_and_nothing_is_stored(
     assert f"{word}nul" not in page.text and page.status_code == 200
 
 
-def test_the_fiche_form_with_files_refuses_a_nul_and_keeps_the_text(
-    client: TestClient, hostile_app: FastAPI
+@pytest.mark.parametrize("case", ["title-nul", "title-nul-multipart", "title-nul-with-file-field"])
+def test_the_fiche_form_refuses_a_nul_and_keeps_the_text(
+    client: TestClient, hostile_app: FastAPI, case: str
 ) -> None:
-    response = send(client, hostile_app, CASES["title-nul-with-file-field"])
+    """However it is sent, the fiche form is shown again (422) with the field marked."""
+    response = send(client, hostile_app, CASES[case])
     assert response.status_code == 422, response.text[:300]
     assert "caractère nul" in response.text
     assert 'value="Titrenul"' in response.text  # what was typed, without the NUL
